@@ -1,0 +1,22 @@
+//! Audio primitives: L16 framing, G.711 and resampling.
+//!
+//! Everything on the call path is mono signed 16-bit PCM (`i16`) at a known rate.
+
+pub mod g711;
+pub mod pcm;
+pub mod resample;
+
+pub use resample::Resampler;
+
+/// Duration of one FreeSWITCH media frame.
+pub const FRAME_MS: u32 = 20;
+
+/// Samples in one 20 ms frame at `rate`.
+pub const fn frame_samples(rate: u32) -> usize {
+    (rate / 1000 * FRAME_MS) as usize
+}
+
+/// Milliseconds of audio in `samples` mono samples at `rate`.
+pub fn samples_to_ms(samples: usize, rate: u32) -> u64 {
+    samples as u64 * 1000 / rate.max(1) as u64
+}

@@ -1,0 +1,64 @@
+//! L16 (signed 16-bit little-endian PCM) conversion and channel handling.
+
+/// Appends the little-endian bytes of `samples` to `out`.
+pub fn write_le(samples: &[i16], out: &mut Vec<u8>) {
+    out.reserve(samples.len() * 2);
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+}
+
+/// Little-endian bytes of `samples`.
+pub fn to_le_bytes(samples: &[i16]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(samples.len() * 2);
+    write_le(samples, &mut out);
+    out
+}
+
+/// Decodes little-endian L16. A trailing odd byte is ignored (callers validate lengths).
+pub fn from_le_bytes(bytes: &[u8]) -> Vec<i16> {
+    bytes
+        .chunks_exact(2)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// Left channel (the caller, for mod_audio_stream/mod_audio_fork stereo) of interleaved L16.
+pub fn left_of_stereo_le(bytes: &[u8]) -> Vec<i16> {
+    bytes
+        .chunks_exact(4)
+        .map(|b| i16::from_le_bytes([b[0], b[1]]))
+        .collect()
+}
+
+/// Root-mean-square level of a block of samples (0 for an empty block).
+pub fn rms(samples: &[i16]) -> f64 {
+    if samples.is_empty() {
+        return 0.0;
+    }
+    let sum: f64 = samples.iter().map(|&s| (s as f64) * (s as f64)).sum();
+    (sum / samples.len() as f64).sqrt()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_le_bytes() {
+        let s = [0i16, 1, -1, i16::MAX, i16::MIN, 1234];
+        assert_eq!(from_le_bytes(&to_le_bytes(&s)), s);
+    }
+
+    #[test]
+    fn takes_left_channel() {
+        let interleaved = to_le_bytes(&[1, -1, 2, -2, 3, -3]);
+        assert_eq!(left_of_stereo_le(&interleaved), vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn rms_of_constant() {
+        assert_eq!(rms(&[100, -100, 100, -100]), 100.0);
+        assert_eq!(rms(&[]), 0.0);
+    }
+}

@@ -1,0 +1,1 @@
+//! FreeSWITCH event socket (ESL) client. Filled in by the ESL work.

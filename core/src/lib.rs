@@ -1,0 +1,15 @@
+//! voice-core: what the bridge, turn-api and call-insights share.
+//!
+//! - [`audio`]: PCM framing, G.711, resampling.
+//! - [`agent`]: the `Agent` trait every AI back end (realtime or cascaded) implements.
+//! - [`providers`]: provider clients (OpenAI Realtime, …).
+//! - [`esl`]: FreeSWITCH event-socket client.
+//! - [`config`]: TOML configuration with environment overrides.
+//! - [`telemetry`]: logging and Prometheus metrics.
+
+pub mod agent;
+pub mod audio;
+pub mod config;
+pub mod esl;
+pub mod providers;
+pub mod telemetry;

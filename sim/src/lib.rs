@@ -1,0 +1,6 @@
+//! voice-sim: a FreeSWITCH call simulator and protocol-faithful fake AI providers.
+//!
+//! Used by tests, the load tool (`voice-sim load`) and the offline demo. Production code
+//! never depends on this crate.
+
+pub mod speech;
