@@ -1,1 +1,85 @@
+//! Test harness: a real bridge (in-process, on a random port) wired to a fake provider.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use voice_bridge::config::BridgeConfig;
+use voice_bridge::state::AppState;
+use voice_sim::fake_openai::{FakeOpenAi, FakeOpenAiConfig};
+
+pub const API_KEY: &str = "sk-test-e2e";
+
+/// A bridge and the fake OpenAI Realtime server it talks to.
+pub struct Harness {
+    pub addr: std::net::SocketAddr,
+    pub fake: FakeOpenAi,
+    pub state: Arc<AppState>,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Harness {
+    /// Starts a bridge with the default config plus `env` overrides (`VOICE_BRIDGE__…`).
+    pub async fn start(fake: FakeOpenAiConfig, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        init_logs();
+        let fake = FakeOpenAi::start(fake).await?;
+        let mut vars: Vec<(String, String)> = vec![
+            ("VOICE_BRIDGE__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
+            ("VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__URL".into(), fake.url()),
+            ("VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__API_KEY".into(), API_KEY.into()),
+            ("VOICE_BRIDGE__SERVER__SHUTDOWN_GRACE_SECS".into(), "2".into()),
+        ];
+        vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let config = BridgeConfig::from_env(&vars)?;
+        let listener = tokio::net::TcpListener::bind(&config.server.listen).await?;
+        let addr = listener.local_addr()?;
+        let state = voice_bridge::server::state(config);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve_state = state.clone();
+        let server = tokio::spawn(async move {
+            let _ = voice_bridge::server::serve(listener, serve_state, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Self { addr, fake, state, stop: Some(stop), server: Some(server) })
+    }
+
+    /// `ws://…/stream/{domain}/{call}?{query}`
+    pub fn url(&self, domain: &str, call: &str, query: &str) -> String {
+        format!("ws://{}/stream/{domain}/{call}?{query}", self.addr)
+    }
+
+    pub fn ws_base(&self) -> String {
+        format!("ws://{}", self.addr)
+    }
+
+    /// Waits until no call is active (the bridge finished its call tasks).
+    pub async fn wait_idle(&self, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            if self.state.metrics.calls_active.get() == 0 {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+        }
+    }
+}
+
+fn init_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}

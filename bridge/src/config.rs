@@ -1,0 +1,215 @@
+//! The bridge's settings: embedded default (config/default.toml), then `--config FILE`, then
+//! `VOICE_BRIDGE__…` environment variables. Per-tenant tables override the top-level
+//! `[agent]` and `[playout]` for one FusionPBX domain.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use voice_core::config::ConfigError;
+use voice_core::esl::EslConfig;
+use voice_core::providers::openai_realtime::OpenAiRealtimeConfig;
+use voice_core::telemetry::LogConfig;
+
+use crate::playout::{ClearSetting, PlayoutModeSetting};
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const ENV_PREFIX: &str = "VOICE_BRIDGE";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BridgeConfig {
+    pub server: ServerSettings,
+    pub call: CallDefaults,
+    pub playout: PlayoutSettings,
+    pub esl: EslSettings,
+    pub log: LogConfig,
+    pub agent: AgentSettings,
+    pub providers: Providers,
+    #[serde(default)]
+    pub tenants: HashMap<String, toml::Table>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub max_frame_bytes: usize,
+    pub reconnect_grace_ms: u64,
+    pub metadata_timeout_ms: u64,
+    pub shutdown_grace_secs: u64,
+    pub allow_unknown_tenants: bool,
+    pub connect_buffer_ms: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CallDefaults {
+    pub sample_rate: u32,
+    pub mix: crate::stream::Mix,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlayoutSettings {
+    pub mode: PlayoutModeSetting,
+    pub lead_ms: u32,
+    pub clear: ClearSetting,
+    pub file_chunk_ms: u32,
+    pub first_file_chunk_ms: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EslSettings {
+    pub enabled: bool,
+    #[serde(flatten)]
+    pub client: EslConfig,
+}
+
+/// Who the agent is: the same for every provider kind.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSettings {
+    pub provider: ProviderKind,
+    pub instructions: String,
+    pub voice: String,
+    pub language: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderKind {
+    OpenaiRealtime,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Providers {
+    pub openai_realtime: OpenAiRealtimeConfig,
+}
+
+/// Settings for one tenant, after its overrides are applied.
+#[derive(Debug, Clone)]
+pub struct TenantSettings {
+    pub agent: AgentSettings,
+    pub playout: PlayoutSettings,
+}
+
+impl BridgeConfig {
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let cfg: Self = voice_core::config::load(DEFAULT_TOML, file, ENV_PREFIX)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Loads from the embedded default plus an explicit environment (tests).
+    pub fn from_env(env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let cfg: Self = voice_core::config::load_with_env(DEFAULT_TOML, None, ENV_PREFIX, env)?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: String| Err(ConfigError::Invalid(m));
+        if self.playout.lead_ms > 200 {
+            return invalid(format!("playout.lead_ms is {}, at most 200", self.playout.lead_ms));
+        }
+        if !crate::stream::SUPPORTED_RATES.contains(&self.call.sample_rate) {
+            return invalid(format!("call.sample_rate {} is not one of {:?}", self.call.sample_rate, crate::stream::SUPPORTED_RATES));
+        }
+        if self.playout.file_chunk_ms < 20 || self.playout.first_file_chunk_ms < 20 {
+            return invalid("playout file chunks must be at least 20 ms".into());
+        }
+        for domain in self.tenants.keys() {
+            self.tenant(domain)?;
+        }
+        Ok(())
+    }
+
+    /// The settings for `domain`: its `[tenants."domain"]` overrides on top of the defaults.
+    /// `None` when the domain has no entry and unknown tenants are not allowed.
+    pub fn tenant_settings(&self, domain: &str) -> Option<TenantSettings> {
+        match self.tenants.contains_key(domain) {
+            true => self.tenant(domain).ok(),
+            false if self.server.allow_unknown_tenants => Some(TenantSettings {
+                agent: self.agent.clone(),
+                playout: self.playout.clone(),
+            }),
+            false => None,
+        }
+    }
+
+    fn tenant(&self, domain: &str) -> Result<TenantSettings, ConfigError> {
+        let overrides = self.tenants.get(domain).cloned().unwrap_or_default();
+        let invalid = |what: &str, e: String| ConfigError::Invalid(format!("tenants.\"{domain}\".{what}: {e}"));
+        for key in overrides.keys() {
+            if key != "agent" && key != "playout" {
+                return Err(invalid(key, "unknown section (agent and playout can be overridden)".into()));
+            }
+        }
+        let section = |name: &str| match overrides.get(name) {
+            Some(toml::Value::Table(t)) => t.clone(),
+            _ => toml::Table::new(),
+        };
+        Ok(TenantSettings {
+            agent: overlay(&self.agent, section("agent")).map_err(|e| invalid("agent", e))?,
+            playout: overlay(&self.playout, section("playout")).map_err(|e| invalid("playout", e))?,
+        })
+    }
+}
+
+fn overlay<T: Serialize + serde::de::DeserializeOwned>(base: &T, over: toml::Table) -> Result<T, String> {
+    let mut table = toml::Table::try_from(base).map_err(|e| e.to_string())?;
+    voice_core::config::merge(&mut table, over);
+    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn embedded_default_loads() {
+        let cfg = BridgeConfig::from_env(&[]).unwrap();
+        assert_eq!(cfg.call.sample_rate, 16000);
+        assert!(cfg.tenant_settings("any.example.com").is_some());
+    }
+
+    #[test]
+    fn tenant_overrides_apply_to_that_tenant_only() {
+        let cfg = BridgeConfig::from_env(&env(&[
+            ("VOICE_BRIDGE__TENANTS__A.EXAMPLE__AGENT__VOICE", "cedar"),
+            ("VOICE_BRIDGE__TENANTS__A.EXAMPLE__PLAYOUT__MODE", "stream_audio"),
+        ]))
+        .unwrap();
+        let a = cfg.tenant_settings("a.example").unwrap();
+        assert_eq!(a.agent.voice, "cedar");
+        assert_eq!(a.playout.mode, PlayoutModeSetting::StreamAudio);
+        let b = cfg.tenant_settings("b.example").unwrap();
+        assert_eq!(b.agent.voice, "marin");
+    }
+
+    #[test]
+    fn unknown_tenants_can_be_refused() {
+        let cfg = BridgeConfig::from_env(&env(&[
+            ("VOICE_BRIDGE__SERVER__ALLOW_UNKNOWN_TENANTS", "false"),
+            ("VOICE_BRIDGE__TENANTS__A.EXAMPLE__AGENT__VOICE", "cedar"),
+        ]))
+        .unwrap();
+        assert!(cfg.tenant_settings("a.example").is_some());
+        assert!(cfg.tenant_settings("b.example").is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_rejected_with_the_key_named() {
+        let err = BridgeConfig::from_env(&env(&[("VOICE_BRIDGE__PLAYOUT__LEAD_MS", "500")])).unwrap_err();
+        assert!(err.to_string().contains("lead_ms"), "{err}");
+        let err = BridgeConfig::from_env(&env(&[("VOICE_BRIDGE__TENANTS__X__PLAYOUT__MODE", "loud")])).unwrap_err();
+        assert!(err.to_string().contains("tenants.\"x\".playout"), "{err}");
+    }
+}

@@ -1,0 +1,56 @@
+//! The HTTP/WebSocket server and its graceful shutdown.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+use voice_core::esl::EslClient;
+
+use crate::config::BridgeConfig;
+use crate::state::AppState;
+use crate::{health, stream};
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/stream", get(stream::handler))
+        .route("/stream/{*rest}", get(stream::handler))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+}
+
+/// Builds the shared state (starting the ESL client when enabled).
+pub fn state(config: BridgeConfig) -> Arc<AppState> {
+    let esl = config.esl.enabled.then(|| EslClient::start(config.esl.client.clone()));
+    AppState::new(config, esl)
+}
+
+/// Serves until `shutdown` resolves, then stops taking calls and lets live ones finish
+/// (up to `server.shutdown_grace_secs`).
+pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    let app = router(state.clone());
+    let stop_state = state.clone();
+    let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            stop_state.begin_shutdown();
+            info!(calls = stop_state.metrics.calls_active.get(), "shutting down: no new calls; waiting for live calls");
+        })
+        .await?;
+    // Upgraded WebSockets are not tracked by the HTTP server: wait for the calls themselves.
+    let started = Instant::now();
+    while state.metrics.calls_active.get() > 0 && started.elapsed() < grace {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let left = state.metrics.calls_active.get();
+    if left > 0 {
+        warn!(calls = left, "shutdown grace over; dropping live calls");
+    }
+    Ok(())
+}

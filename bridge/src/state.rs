@@ -1,0 +1,39 @@
+//! Everything the bridge's handlers share, in one place.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use voice_core::esl::EslClient;
+
+use crate::call::CallRegistry;
+use crate::config::BridgeConfig;
+use crate::metrics::BridgeMetrics;
+
+pub struct AppState {
+    pub config: Arc<BridgeConfig>,
+    pub calls: CallRegistry,
+    pub metrics: BridgeMetrics,
+    /// Present when `[esl] enabled = true`.
+    pub esl: Option<EslClient>,
+    shutting_down: AtomicBool,
+}
+
+impl AppState {
+    pub fn new(config: BridgeConfig, esl: Option<EslClient>) -> Arc<Self> {
+        Arc::new(Self {
+            config: Arc::new(config),
+            calls: CallRegistry::default(),
+            metrics: BridgeMetrics::default(),
+            esl,
+            shutting_down: AtomicBool::new(false),
+        })
+    }
+
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::SeqCst)
+    }
+}
