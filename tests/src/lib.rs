@@ -83,3 +83,40 @@ fn init_logs() {
         .with_test_writer()
         .try_init();
 }
+
+/// Raw FreeSWITCH-side helpers for tests that need byte-level control of the stream.
+pub mod raw {
+    use std::time::Duration;
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpStream;
+    use tokio_tungstenite::tungstenite::Message;
+    use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+    pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+    /// 20 ms L16 frames of `samples`, then `silence_ms` of silence.
+    pub fn frames(samples: &[i16], rate: u32, silence_ms: u32) -> Vec<Vec<u8>> {
+        let n = (rate / 50) as usize;
+        let mut all = samples.to_vec();
+        all.resize(all.len().div_ceil(n) * n + (silence_ms * rate / 1000) as usize, 0);
+        all.chunks(n).map(voice_core::audio::pcm::to_le_bytes).collect()
+    }
+
+    /// Sends frames in real time (one per 20 ms), collecting binary audio the bridge sends
+    /// back meanwhile. Returns the bytes of audio received.
+    pub async fn stream(ws: &mut Ws, frames: &[Vec<u8>]) -> anyhow::Result<usize> {
+        let mut tick = tokio::time::interval(Duration::from_millis(20));
+        let mut received = 0;
+        for frame in frames {
+            tick.tick().await;
+            ws.send(Message::Binary(frame.clone().into())).await?;
+            while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(0), ws.next()).await {
+                if let Message::Binary(b) = msg? {
+                    received += b.len();
+                }
+            }
+        }
+        Ok(received)
+    }
+}
