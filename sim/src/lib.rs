@@ -3,4 +3,7 @@
 //! Used by tests, the load tool (`voice-sim load`) and the offline demo. Production code
 //! never depends on this crate.
 
+pub mod fake_esl;
+pub mod freeswitch;
 pub mod speech;
+pub mod fake_openai;

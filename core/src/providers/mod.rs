@@ -1,1 +1,2 @@
 //! Provider clients.
+pub mod openai_realtime;

@@ -1,0 +1,227 @@
+//! A strict fake of the OpenAI Realtime API (WebSocket), for tests, the load tool and the
+//! offline demo. Wire facts: /work/shared/reference/providers.md §1 and §9.
+//!
+//! It checks the upgrade (bearer key, `?model=`), speaks GA or beta (chosen by the
+//! `OpenAI-Beta: realtime=v1` header), validates every client event, runs an energy VAD
+//! over the appended audio, answers each caller turn with a pre-rendered pt-BR reply
+//! streamed faster than real time, honours cancellation/truncation rules, can run one
+//! function call, and injects [`Fault`]s. Every client mistake becomes an `error` event
+//! and an entry in [`FakeStats::protocol_errors`].
+//!
+//! Sessions are independent tasks; the reply audio is rendered once and shared, so
+//! hundreds of concurrent sessions are cheap.
+
+mod connection;
+mod handshake;
+mod reply;
+mod response;
+mod script;
+mod session;
+mod session_config;
+mod stats;
+#[cfg(test)]
+mod tests;
+mod vad;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tracing::{debug, warn};
+
+pub use stats::{FakeStats, Truncate};
+
+/// Time allowed for a client to finish the HTTP upgrade.
+const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A failure to inject, for sessions opened after it is set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Fault {
+    #[default]
+    None,
+    /// Answer the upgrade with this HTTP status (401, 429, 503, …).
+    RefuseUpgrade(u16),
+    /// Accept the upgrade, then never say anything.
+    NoSessionCreated,
+    /// Close the socket (code 1011) this long after the upgrade.
+    CloseAfterMs(u64),
+    /// Send a `server_error` event after the first response is done.
+    ErrorAfterFirstTurn,
+    /// Delay `session.updated` by this long.
+    SlowSessionUpdatedMs(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct FakeOpenAiConfig {
+    /// Required bearer key; a wrong or missing one gets HTTP 401.
+    pub api_key: String,
+    /// What the agent says every turn (pt-BR, spoken by espeak-ng).
+    pub reply_text: String,
+    /// What the fake "transcribes" the caller as, when the session asks for transcription.
+    pub caller_transcript: String,
+    /// Delay between the end of a caller turn (or `response.create`) and the response.
+    pub think_ms: u64,
+    /// Audio per `output_audio.delta`.
+    pub delta_ms: u32,
+    /// Deltas go out this many times faster than real time, like the real API.
+    pub realtime_factor: f32,
+    /// RMS (PCM16) that counts as speech at `threshold = 0.5`.
+    pub vad_threshold_rms: f64,
+    /// `(name, arguments_json)`: the first response of each session is this function call.
+    pub tool_call: Option<(String, String)>,
+    pub fault: Fault,
+}
+
+impl Default for FakeOpenAiConfig {
+    fn default() -> Self {
+        Self {
+            api_key: "sk-fake-openai".into(),
+            reply_text: "Claro! Posso ajudar com isso. Qual é o seu nome, por favor?".into(),
+            caller_transcript: "(caller speech)".into(),
+            think_ms: 300,
+            delta_ms: 100,
+            realtime_factor: 4.0,
+            vad_threshold_rms: 500.0,
+            tool_call: None,
+            fault: Fault::None,
+        }
+    }
+}
+
+/// What every session of one fake shares.
+pub(crate) struct Shared {
+    pub cfg: FakeOpenAiConfig,
+    pub replies: reply::ReplyBank,
+    pub stats: stats::StatsRecorder,
+    fault: Mutex<Fault>,
+}
+
+impl Shared {
+    fn fault(&self) -> Fault {
+        match self.fault.lock() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+}
+
+/// A running fake server; it stops when dropped.
+pub struct FakeOpenAi {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: watch::Sender<bool>,
+    accept_task: JoinHandle<()>,
+}
+
+impl FakeOpenAi {
+    /// Listens on 127.0.0.1 with a free port.
+    pub async fn start(cfg: FakeOpenAiConfig) -> anyhow::Result<FakeOpenAi> {
+        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Listens on `addr` (the demo may want a fixed port).
+    pub async fn start_on(cfg: FakeOpenAiConfig, addr: SocketAddr) -> anyhow::Result<FakeOpenAi> {
+        if cfg.api_key.is_empty() {
+            bail!("the fake needs an api_key to check");
+        }
+        if cfg.delta_ms == 0 || !(cfg.realtime_factor.is_finite() && cfg.realtime_factor > 0.0) {
+            bail!("delta_ms and realtime_factor must be positive");
+        }
+        let (text, delta_ms) = (cfg.reply_text.clone(), cfg.delta_ms);
+        let replies =
+            tokio::task::spawn_blocking(move || reply::ReplyBank::render(&text, delta_ms))
+                .await
+                .context("rendering the reply")??;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            fault: Mutex::new(cfg.fault.clone()),
+            cfg,
+            replies,
+            stats: Default::default(),
+        });
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
+        Ok(FakeOpenAi {
+            addr,
+            shared,
+            shutdown,
+            accept_task,
+        })
+    }
+
+    /// `ws://127.0.0.1:PORT/v1/realtime` (the client adds `?model=`).
+    pub fn url(&self) -> String {
+        format!("ws://{}{}", self.addr, handshake::PATH)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn stats(&self) -> FakeStats {
+        self.shared.stats.snapshot()
+    }
+
+    /// Changes the fault for sessions opened from now on.
+    pub fn set_fault(&self, fault: Fault) {
+        match self.shared.fault.lock() {
+            Ok(mut f) => *f = fault,
+            Err(poisoned) => *poisoned.into_inner() = fault,
+        }
+    }
+}
+
+impl Drop for FakeOpenAi {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.accept_task.abort();
+    }
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    loop {
+        match listener.accept().await {
+            Ok((tcp, peer)) => {
+                debug!(%peer, "fake OpenAI connection");
+                tokio::spawn(handle_connection(tcp, shared.clone(), shutdown.clone()));
+            }
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                warn!(error = %e, "fake OpenAI accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+async fn handle_connection(tcp: TcpStream, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let _ = tcp.set_nodelay(true);
+    let fault = shared.fault();
+    let mut upgrade = None;
+    let callback = handshake::Checker {
+        api_key: &shared.cfg.api_key,
+        fault: &fault,
+        upgrade: &mut upgrade,
+    };
+    let accepted = tokio::time::timeout(
+        UPGRADE_TIMEOUT,
+        tokio_tungstenite::accept_hdr_async(tcp, callback),
+    )
+    .await;
+    let ws = match accepted {
+        Ok(Ok(ws)) => ws,
+        Ok(Err(e)) => return debug!(error = %e, "fake OpenAI upgrade refused or failed"),
+        Err(_) => return debug!("fake OpenAI upgrade timed out"),
+    };
+    let Some(upgrade) = upgrade else { return };
+    shared.stats.session_opened();
+    connection::serve(ws, shared.clone(), upgrade, fault, shutdown).await;
+    shared.stats.session_closed();
+}
