@@ -113,10 +113,17 @@ impl BridgeConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.playout.lead_ms > 200 {
-            return invalid(format!("playout.lead_ms is {}, at most 200", self.playout.lead_ms));
+            return invalid(format!(
+                "playout.lead_ms is {}, at most 200",
+                self.playout.lead_ms
+            ));
         }
         if !crate::stream::SUPPORTED_RATES.contains(&self.call.sample_rate) {
-            return invalid(format!("call.sample_rate {} is not one of {:?}", self.call.sample_rate, crate::stream::SUPPORTED_RATES));
+            return invalid(format!(
+                "call.sample_rate {} is not one of {:?}",
+                self.call.sample_rate,
+                crate::stream::SUPPORTED_RATES
+            ));
         }
         if self.playout.file_chunk_ms < 20 || self.playout.first_file_chunk_ms < 20 {
             return invalid("playout file chunks must be at least 20 ms".into());
@@ -142,10 +149,15 @@ impl BridgeConfig {
 
     fn tenant(&self, domain: &str) -> Result<TenantSettings, ConfigError> {
         let overrides = self.tenants.get(domain).cloned().unwrap_or_default();
-        let invalid = |what: &str, e: String| ConfigError::Invalid(format!("tenants.\"{domain}\".{what}: {e}"));
+        let invalid = |what: &str, e: String| {
+            ConfigError::Invalid(format!("tenants.\"{domain}\".{what}: {e}"))
+        };
         for key in overrides.keys() {
             if key != "agent" && key != "playout" {
-                return Err(invalid(key, "unknown section (agent and playout can be overridden)".into()));
+                return Err(invalid(
+                    key,
+                    "unknown section (agent and playout can be overridden)".into(),
+                ));
             }
         }
         let section = |name: &str| match overrides.get(name) {
@@ -154,15 +166,21 @@ impl BridgeConfig {
         };
         Ok(TenantSettings {
             agent: overlay(&self.agent, section("agent")).map_err(|e| invalid("agent", e))?,
-            playout: overlay(&self.playout, section("playout")).map_err(|e| invalid("playout", e))?,
+            playout: overlay(&self.playout, section("playout"))
+                .map_err(|e| invalid("playout", e))?,
         })
     }
 }
 
-fn overlay<T: Serialize + serde::de::DeserializeOwned>(base: &T, over: toml::Table) -> Result<T, String> {
+fn overlay<T: Serialize + serde::de::DeserializeOwned>(
+    base: &T,
+    over: toml::Table,
+) -> Result<T, String> {
     let mut table = toml::Table::try_from(base).map_err(|e| e.to_string())?;
     voice_core::config::merge(&mut table, over);
-    toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| e.message().to_string())
+    toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| e.message().to_string())
 }
 
 #[cfg(test)]
@@ -170,7 +188,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -184,7 +205,10 @@ mod tests {
     fn tenant_overrides_apply_to_that_tenant_only() {
         let cfg = BridgeConfig::from_env(&env(&[
             ("VOICE_BRIDGE__TENANTS__A.EXAMPLE__AGENT__VOICE", "cedar"),
-            ("VOICE_BRIDGE__TENANTS__A.EXAMPLE__PLAYOUT__MODE", "stream_audio"),
+            (
+                "VOICE_BRIDGE__TENANTS__A.EXAMPLE__PLAYOUT__MODE",
+                "stream_audio",
+            ),
         ]))
         .unwrap();
         let a = cfg.tenant_settings("a.example").unwrap();
@@ -207,9 +231,12 @@ mod tests {
 
     #[test]
     fn bad_settings_are_rejected_with_the_key_named() {
-        let err = BridgeConfig::from_env(&env(&[("VOICE_BRIDGE__PLAYOUT__LEAD_MS", "500")])).unwrap_err();
+        let err =
+            BridgeConfig::from_env(&env(&[("VOICE_BRIDGE__PLAYOUT__LEAD_MS", "500")])).unwrap_err();
         assert!(err.to_string().contains("lead_ms"), "{err}");
-        let err = BridgeConfig::from_env(&env(&[("VOICE_BRIDGE__TENANTS__X__PLAYOUT__MODE", "loud")])).unwrap_err();
+        let err =
+            BridgeConfig::from_env(&env(&[("VOICE_BRIDGE__TENANTS__X__PLAYOUT__MODE", "loud")]))
+                .unwrap_err();
         assert!(err.to_string().contains("tenants.\"x\".playout"), "{err}");
     }
 }

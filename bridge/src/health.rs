@@ -41,10 +41,20 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let esl = esl_status(&state);
     let provider = provider_status(&state);
     let ready = !state.is_shutting_down() && esl != "disconnected" && provider == "configured";
-    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
-    (status, Json(json!({ "ready": ready, "esl": esl, "openai_realtime": provider })))
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (
+        status,
+        Json(json!({ "ready": ready, "esl": esl, "openai_realtime": provider })),
+    )
 }
 
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

@@ -48,21 +48,77 @@ impl Default for BridgeMetrics {
 impl BridgeMetrics {
     pub fn render(&self) -> String {
         let mut e = Exposition::default();
-        e.gauge("bridge_calls_active", "Calls in progress", &self.calls_active);
+        e.gauge(
+            "bridge_calls_active",
+            "Calls in progress",
+            &self.calls_active,
+        );
         e.counter("bridge_calls_total", "Calls accepted", &self.calls_total);
-        e.counter("bridge_calls_refused_total", "Streams refused (bad request, unknown tenant, shutdown)", &self.calls_refused);
-        e.counter("bridge_stream_reconnects_total", "Streams that reattached to a live call", &self.stream_reconnects);
-        e.counter("bridge_frames_in_total", "Audio frames received from FreeSWITCH", &self.frames_in);
-        e.counter("bridge_frames_out_total", "20 ms audio frames sent to FreeSWITCH", &self.frames_out);
-        e.counter("bridge_bad_frames_total", "Frames rejected as invalid", &self.bad_frames);
-        e.counter("bridge_playout_underruns_total", "Times playback ran dry inside an answer", &self.playout_underruns);
-        e.counter("bridge_barge_ins_total", "Agent answers interrupted by the caller", &self.barge_ins);
-        e.counter("bridge_agent_input_dropped_total", "Caller frames dropped because the provider lagged", &self.agent_input_dropped);
-        e.counter("bridge_provider_errors_total", "Provider errors and refusals", &self.provider_errors);
-        e.histogram("bridge_provider_connect_seconds", "Time to open a provider session", &self.provider_connect_seconds);
-        e.histogram("bridge_provider_first_audio_seconds", "End of caller speech to first provider audio", &self.provider_first_audio_seconds);
-        e.histogram("bridge_playout_first_frame_seconds", "First provider audio to first frame sent to FreeSWITCH", &self.playout_first_frame_seconds);
-        e.histogram("bridge_frame_forward_seconds", "Caller frame received to handed to the agent", &self.frame_forward_seconds);
+        e.counter(
+            "bridge_calls_refused_total",
+            "Streams refused (bad request, unknown tenant, shutdown)",
+            &self.calls_refused,
+        );
+        e.counter(
+            "bridge_stream_reconnects_total",
+            "Streams that reattached to a live call",
+            &self.stream_reconnects,
+        );
+        e.counter(
+            "bridge_frames_in_total",
+            "Audio frames received from FreeSWITCH",
+            &self.frames_in,
+        );
+        e.counter(
+            "bridge_frames_out_total",
+            "20 ms audio frames sent to FreeSWITCH",
+            &self.frames_out,
+        );
+        e.counter(
+            "bridge_bad_frames_total",
+            "Frames rejected as invalid",
+            &self.bad_frames,
+        );
+        e.counter(
+            "bridge_playout_underruns_total",
+            "Times playback ran dry inside an answer",
+            &self.playout_underruns,
+        );
+        e.counter(
+            "bridge_barge_ins_total",
+            "Agent answers interrupted by the caller",
+            &self.barge_ins,
+        );
+        e.counter(
+            "bridge_agent_input_dropped_total",
+            "Caller frames dropped because the provider lagged",
+            &self.agent_input_dropped,
+        );
+        e.counter(
+            "bridge_provider_errors_total",
+            "Provider errors and refusals",
+            &self.provider_errors,
+        );
+        e.histogram(
+            "bridge_provider_connect_seconds",
+            "Time to open a provider session",
+            &self.provider_connect_seconds,
+        );
+        e.histogram(
+            "bridge_provider_first_audio_seconds",
+            "End of caller speech to first provider audio",
+            &self.provider_first_audio_seconds,
+        );
+        e.histogram(
+            "bridge_playout_first_frame_seconds",
+            "First provider audio to first frame sent to FreeSWITCH",
+            &self.playout_first_frame_seconds,
+        );
+        e.histogram(
+            "bridge_frame_forward_seconds",
+            "Caller frame received to handed to the agent",
+            &self.frame_forward_seconds,
+        );
         e.finish()
     }
 }

@@ -26,13 +26,20 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Builds the shared state (starting the ESL client when enabled).
 pub fn state(config: BridgeConfig) -> Arc<AppState> {
-    let esl = config.esl.enabled.then(|| EslClient::start(config.esl.client.clone()));
+    let esl = config
+        .esl
+        .enabled
+        .then(|| EslClient::start(config.esl.client.clone()));
     AppState::new(config, esl)
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls and lets live ones finish
 /// (up to `server.shutdown_grace_secs`).
-pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let app = router(state.clone());
     let stop_state = state.clone();
     let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
@@ -40,7 +47,10 @@ pub async fn serve(listener: TcpListener, state: Arc<AppState>, shutdown: impl F
         .with_graceful_shutdown(async move {
             shutdown.await;
             stop_state.begin_shutdown();
-            info!(calls = stop_state.metrics.calls_active.get(), "shutting down: no new calls; waiting for live calls");
+            info!(
+                calls = stop_state.metrics.calls_active.get(),
+                "shutting down: no new calls; waiting for live calls"
+            );
         })
         .await?;
     // Upgraded WebSockets are not tracked by the HTTP server: wait for the calls themselves.

@@ -34,25 +34,52 @@ const FILE_LEAD_MS: u64 = 300;
 const CANCELLED_MEMORY: usize = 8;
 
 /// Spawns the task for a new call.
-pub fn start(state: Arc<AppState>, conn: Connection, tenant: String, call_id: String, settings: TenantSettings) {
+pub fn start(
+    state: Arc<AppState>,
+    conn: Box<Connection>,
+    tenant: String,
+    call_id: String,
+    settings: TenantSettings,
+) {
     let (attach_tx, attach_rx) = mpsc::channel(4);
     let (esl_tx, esl_rx) = mpsc::channel(64);
-    if !state.calls.insert(&call_id, CallHandle { attach: attach_tx.clone(), esl: esl_tx }) {
+    if !state.calls.insert(
+        &call_id,
+        CallHandle {
+            attach: attach_tx.clone(),
+            esl: esl_tx,
+        },
+    ) {
         // Two first connections raced for one UUID: the second joins the first.
         if let Err(conn) = state.calls.reattach(&call_id, conn) {
-            tokio::spawn(close(conn.socket, close_code::POLICY, "duplicate call uuid"));
+            tokio::spawn(close(
+                conn.socket,
+                close_code::POLICY,
+                "duplicate call uuid",
+            ));
         }
         return;
     }
     tokio::spawn(async move {
-        let call = Call::new(state.clone(), conn, tenant, call_id.clone(), settings, attach_rx, esl_rx);
+        let call = Call::new(
+            state.clone(),
+            conn,
+            tenant,
+            call_id.clone(),
+            settings,
+            attach_rx,
+            esl_rx,
+        );
         call.run().await;
         state.calls.remove(&call_id);
     });
 }
 
 enum Agent {
-    Connecting(BoxFuture<'static, Result<AgentSession, AgentError>>, Instant),
+    Connecting(
+        BoxFuture<'static, Result<AgentSession, AgentError>>,
+        Instant,
+    ),
     Ready(AgentSession),
     Gone,
 }
@@ -70,7 +97,7 @@ enum Wake {
     Stream(Option<Result<Message, axum::Error>>),
     Agent(Option<AgentEvent>),
     AgentConnected(Result<AgentSession, AgentError>),
-    Attach(Connection),
+    Attach(Box<Connection>),
     Esl(EslEvent),
     Playout,
     ReconnectTimeout,
@@ -91,7 +118,7 @@ struct Call {
     early: VecDeque<Message>,
     metadata_seen: bool,
     disconnected_at: Option<Instant>,
-    attach_rx: mpsc::Receiver<Connection>,
+    attach_rx: mpsc::Receiver<Box<Connection>>,
     esl_rx: mpsc::Receiver<EslEvent>,
     esl_commands: Option<mpsc::Sender<String>>,
     agent: Agent,
@@ -114,11 +141,11 @@ struct Call {
 impl Call {
     fn new(
         state: Arc<AppState>,
-        conn: Connection,
+        conn: Box<Connection>,
         tenant: String,
         id: String,
         settings: TenantSettings,
-        attach_rx: mpsc::Receiver<Connection>,
+        attach_rx: mpsc::Receiver<Box<Connection>>,
         esl_rx: mpsc::Receiver<EslEvent>,
     ) -> Self {
         let cfg = &state.config;
@@ -194,7 +221,11 @@ impl Call {
             return Wake::Stream(Some(Ok(msg)));
         }
         let now = Instant::now();
-        let playout_due = if self.socket.is_some() { self.playout_due(now) } else { None };
+        let playout_due = if self.socket.is_some() {
+            self.playout_due(now)
+        } else {
+            None
+        };
         let reconnect_deadline = self
             .disconnected_at
             .map(|t| t + Duration::from_millis(self.state.config.server.reconnect_grace_ms));
@@ -235,7 +266,10 @@ impl Call {
                 self.on_esl_event(event);
                 None
             }
-            Wake::Playout => self.send_due_playout().await,
+            Wake::Playout => {
+                self.send_due_playout().await;
+                None
+            }
             Wake::ReconnectTimeout => Some(End::StreamLost),
         }
     }
@@ -262,7 +296,11 @@ impl Call {
 
     fn on_audio(&mut self, bytes: &[u8]) -> Option<End> {
         let received = Instant::now();
-        let samples = match inbound::decode_audio(bytes, self.mix, self.state.config.server.max_frame_bytes) {
+        let samples = match inbound::decode_audio(
+            bytes,
+            self.mix,
+            self.state.config.server.max_frame_bytes,
+        ) {
             Ok(Audio::Caller(samples)) => samples,
             Ok(Audio::End) => return Some(End::Hangup),
             Err(e) => {
@@ -285,10 +323,14 @@ impl Call {
                 if !out.is_empty() && session.input.try_send(AgentInput::Audio(out)).is_err() {
                     self.state.metrics.agent_input_dropped.inc();
                 }
-                self.state.metrics.frame_forward_seconds.observe(received.elapsed().as_secs_f64());
+                self.state
+                    .metrics
+                    .frame_forward_seconds
+                    .observe(received.elapsed().as_secs_f64());
             }
             Agent::Connecting(..) => {
-                let max = (self.state.config.server.connect_buffer_ms * self.rate as u64 / 1000) as usize;
+                let max =
+                    (self.state.config.server.connect_buffer_ms * self.rate as u64 / 1000) as usize;
                 self.held.extend_from_slice(&samples);
                 if self.held.len() > max {
                     let excess = self.held.len() - max;
@@ -342,10 +384,14 @@ impl Call {
         None
     }
 
-    async fn on_attach(&mut self, conn: Connection) {
+    async fn on_attach(&mut self, conn: Box<Connection>) {
         if let Some(old) = self.socket.take() {
             // The module reconnected before we noticed the old stream die.
-            tokio::spawn(close(old, close_code::GOING_AWAY, "replaced by a new stream"));
+            tokio::spawn(close(
+                old,
+                close_code::GOING_AWAY,
+                "replaced by a new stream",
+            ));
         }
         info!(call = %self.id, dialect = conn.dialect.name(), "stream reattached");
         self.socket = Some(conn.socket);
@@ -370,8 +416,14 @@ impl Call {
                 return Some(End::AgentFailed(e.to_string()));
             }
         };
-        self.state.metrics.provider_connect_seconds.observe(started.elapsed().as_secs_f64());
-        let (to, from) = match (Resampler::new(self.rate, session.input_rate), Resampler::new(session.output_rate, self.rate)) {
+        self.state
+            .metrics
+            .provider_connect_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let (to, from) = match (
+            Resampler::new(self.rate, session.input_rate),
+            Resampler::new(session.output_rate, self.rate),
+        ) {
             (Ok(to), Ok(from)) => (to, from),
             (Err(e), _) | (_, Err(e)) => {
                 self.agent = Agent::Gone;
@@ -412,7 +464,7 @@ impl Call {
                 }
                 self.queue.push(&out);
                 // Send at once what is due: the first frame must not wait for a timer tick.
-                return self.send_due_playout().await;
+                self.send_due_playout().await;
             }
             AgentEvent::AudioDone { item_id } => {
                 if self.current_item.as_deref() == Some(item_id.as_str()) {
@@ -423,7 +475,7 @@ impl Call {
                     self.queue.push(&out);
                     self.queue.end_of_answer();
                     self.answer_complete = true;
-                    return self.send_due_playout().await;
+                    self.send_due_playout().await;
                 }
             }
             AgentEvent::SpeechStarted => {
@@ -441,10 +493,14 @@ impl Call {
                 warn!(call = %self.id, tool = %name, "tool not available on this bridge");
                 if let Agent::Ready(session) = &self.agent {
                     let output = format!(r#"{{"error":"tool {name} is not available"}}"#);
-                    let _ = session.input.try_send(AgentInput::ToolResult { call_id, output });
+                    let _ = session
+                        .input
+                        .try_send(AgentInput::ToolResult { call_id, output });
                 }
             }
-            AgentEvent::ResponseDone { status } => debug!(call = %self.id, %status, "response done"),
+            AgentEvent::ResponseDone { status } => {
+                debug!(call = %self.id, %status, "response done")
+            }
             AgentEvent::Error { message, fatal } => {
                 self.state.metrics.provider_errors.inc();
                 if fatal {
@@ -481,7 +537,9 @@ impl Call {
             self.cancelled.push_back(item_id.clone());
             if let Agent::Ready(session) = &self.agent {
                 let heard_ms = heard_ms.min(u32::MAX as u64) as u32;
-                let _ = session.input.try_send(AgentInput::Interrupted { item_id, heard_ms });
+                let _ = session
+                    .input
+                    .try_send(AgentInput::Interrupted { item_id, heard_ms });
             }
         }
         self.answer_complete = true;
@@ -490,7 +548,11 @@ impl Call {
     fn batch_shape(&self) -> (usize, u64) {
         let lead = self.settings.playout.lead_ms.max(20) as u64;
         if self.mode.uses_files() {
-            let ms = if self.item_sent { self.settings.playout.file_chunk_ms } else { self.settings.playout.first_file_chunk_ms };
+            let ms = if self.item_sent {
+                self.settings.playout.file_chunk_ms
+            } else {
+                self.settings.playout.first_file_chunk_ms
+            };
             let frames = (ms / 20).max(1) as usize;
             (frames, frames as u64 * 20 + FILE_LEAD_MS.max(lead))
         } else {
@@ -500,18 +562,17 @@ impl Call {
 
     fn playout_due(&self, now: Instant) -> Option<Instant> {
         let (frames, ahead) = self.batch_shape();
-        self.queue.next_due(now, frames, ahead, self.answer_complete)
+        self.queue
+            .next_due(now, frames, ahead, self.answer_complete)
     }
 
-    async fn send_due_playout(&mut self) -> Option<End> {
-        if self.socket.is_none() {
-            return None; // hold the audio until the stream comes back
-        }
-        loop {
+    /// Sends every batch that is due. While the stream is away the audio waits for it.
+    async fn send_due_playout(&mut self) {
+        while self.socket.is_some() {
             let now = Instant::now();
             let (frames, ahead) = self.batch_shape();
             let Some(batch) = self.queue.pop_due(now, frames, ahead, self.answer_complete) else {
-                return None;
+                return;
             };
             if batch.starts_run && self.item_sent && !self.answer_complete {
                 self.queue.note_underrun();
@@ -524,11 +585,14 @@ impl Call {
                 self.send(encoder::raw_audio_header(self.rate)).await;
             }
             let n = batch.samples.len() / voice_core::audio::frame_samples(self.rate).max(1);
-            self.send(encoder::encode(self.mode, self.rate, &batch.samples, batch.generation)).await;
+            self.send(encoder::encode(
+                self.mode,
+                self.rate,
+                &batch.samples,
+                batch.generation,
+            ))
+            .await;
             self.state.metrics.frames_out.add(n as u64);
-            if self.socket.is_none() {
-                return None;
-            }
         }
     }
 
@@ -546,11 +610,14 @@ impl Call {
     /// FreeSWITCH wrote one of our chunks to a file: play it, unless a barge-in made it stale.
     fn on_esl_event(&mut self, event: EslEvent) {
         let Some(body) = event.body() else { return };
-        let Ok(serde_json::Value::Object(data)) = serde_json::from_str::<serde_json::Value>(body) else {
+        let Ok(serde_json::Value::Object(data)) = serde_json::from_str::<serde_json::Value>(body)
+        else {
             warn!(call = %self.id, "play event with an unreadable body");
             return;
         };
-        let Some(file) = data.get("file").and_then(|f| f.as_str()) else { return };
+        let Some(file) = data.get("file").and_then(|f| f.as_str()) else {
+            return;
+        };
         if !safe_path(file) {
             warn!(call = %self.id, "play event with an unsafe file path ignored");
             return;
@@ -627,7 +694,9 @@ async fn sleep_until(deadline: Option<Instant>) {
 fn safe_path(path: &str) -> bool {
     !path.is_empty()
         && path.len() < 512
-        && path.chars().all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c))
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/._-:".contains(c))
 }
 
 #[cfg(test)]

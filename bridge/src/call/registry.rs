@@ -12,7 +12,7 @@ use crate::stream::Connection;
 /// How other tasks reach a call.
 #[derive(Clone)]
 pub struct CallHandle {
-    pub attach: mpsc::Sender<Connection>,
+    pub attach: mpsc::Sender<Box<Connection>>,
     pub esl: mpsc::Sender<EslEvent>,
 }
 
@@ -23,7 +23,7 @@ pub struct CallRegistry {
 
 impl CallRegistry {
     /// Hands `conn` to the live call `call_id`, or gives it back when there is none.
-    pub fn reattach(&self, call_id: &str, conn: Connection) -> Result<(), Connection> {
+    pub fn reattach(&self, call_id: &str, conn: Box<Connection>) -> Result<(), Box<Connection>> {
         let handle = self.get(call_id);
         match handle {
             Some(h) => h.attach.try_send(conn).map_err(|e| match e {
@@ -35,7 +35,9 @@ impl CallRegistry {
 
     /// Registers a new call. Returns false if the id is taken (a racing duplicate).
     pub fn insert(&self, call_id: &str, handle: CallHandle) -> bool {
-        let Ok(mut calls) = self.calls.lock() else { return false };
+        let Ok(mut calls) = self.calls.lock() else {
+            return false;
+        };
         if calls.contains_key(call_id) {
             return false;
         }

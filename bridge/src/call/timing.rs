@@ -28,7 +28,9 @@ impl TurnTiming {
         }
         self.provider_audio = Some(now);
         if let Some(stopped) = self.caller_stopped {
-            metrics.provider_first_audio_seconds.observe((now - stopped).as_secs_f64());
+            metrics
+                .provider_first_audio_seconds
+                .observe((now - stopped).as_secs_f64());
         }
     }
 
@@ -38,7 +40,9 @@ impl TurnTiming {
         }
         if let Some(audio) = self.provider_audio {
             self.frame_sent = true;
-            metrics.playout_first_frame_seconds.observe((now - audio).as_secs_f64());
+            metrics
+                .playout_first_frame_seconds
+                .observe((now - audio).as_secs_f64());
         }
     }
 

@@ -54,18 +54,26 @@ mod tests {
     #[test]
     fn formats_match_the_modules() {
         let s = [1i16, -2, 3];
-        assert_eq!(encode(PlayoutMode::Binary, 8000, &s, 0), Message::Binary(Bytes::from(pcm::to_le_bytes(&s))));
+        assert_eq!(
+            encode(PlayoutMode::Binary, 8000, &s, 0),
+            Message::Binary(Bytes::from(pcm::to_le_bytes(&s)))
+        );
         let v = text(encode(PlayoutMode::StreamAudio, 16000, &s, 3));
         assert_eq!(v["type"], "streamAudio");
         assert_eq!(v["data"]["audioDataType"], "raw");
         assert_eq!(v["data"]["sampleRate"], 16000);
         assert_eq!(v["data"]["gen"], 3);
-        let raw = base64::engine::general_purpose::STANDARD.decode(v["data"]["audioData"].as_str().unwrap()).unwrap();
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(v["data"]["audioData"].as_str().unwrap())
+            .unwrap();
         assert_eq!(pcm::from_le_bytes(&raw), s);
         let v = text(encode(PlayoutMode::PlayAudio, 8000, &s, 0));
         assert_eq!(v["type"], "playAudio");
         assert_eq!(v["data"]["audioContentType"], "raw");
         let v = text(raw_audio_header(16000));
-        assert_eq!(v, serde_json::json!({"type":"rawAudio","data":{"sampleRate":16000}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"type":"rawAudio","data":{"sampleRate":16000}})
+        );
     }
 }

@@ -92,7 +92,11 @@ pub struct ClearAction {
     pub esl_break: bool,
 }
 
-pub fn resolve(mode: PlayoutModeSetting, clear: ClearSetting, dialect: Dialect) -> (PlayoutMode, ClearAction) {
+pub fn resolve(
+    mode: PlayoutModeSetting,
+    clear: ClearSetting,
+    dialect: Dialect,
+) -> (PlayoutMode, ClearAction) {
     let mode = match mode {
         PlayoutModeSetting::Auto | PlayoutModeSetting::Binary => PlayoutMode::Binary,
         PlayoutModeSetting::StreamAudio => PlayoutMode::StreamAudio,
@@ -107,14 +111,22 @@ pub fn resolve(mode: PlayoutModeSetting, clear: ClearSetting, dialect: Dialect) 
         ClearSetting::StopAudio => Some(r#"{"type":"stopAudio"}"#),
         ClearSetting::None => None,
         ClearSetting::Auto => match (mode, dialect) {
-            (PlayoutMode::Binary, Dialect::AudioFork) | (PlayoutMode::PlayAudio, _) => Some(r#"{"type":"killAudio"}"#),
+            (PlayoutMode::Binary, Dialect::AudioFork) | (PlayoutMode::PlayAudio, _) => {
+                Some(r#"{"type":"killAudio"}"#)
+            }
             (PlayoutMode::Binary, Dialect::AudioStream(_)) => Some(r#"{"type":"clearAudio"}"#),
             (PlayoutMode::StreamAudio, _) => Some(r#"{"type":"stopAudio"}"#),
             // The commercial build documents no clear message; stock builds have no buffer.
             (PlayoutMode::RawAudio, _) | (PlayoutMode::File, _) => None,
         },
     };
-    (mode, ClearAction { message, esl_break: mode.uses_files() })
+    (
+        mode,
+        ClearAction {
+            message,
+            esl_break: mode.uses_files(),
+        },
+    )
 }
 
 #[cfg(test)]
@@ -126,21 +138,47 @@ mod tests {
     fn auto_clear_matches_the_build() {
         let stream = Dialect::AudioStream(StreamBuild::Libwsc);
         let (m, c) = resolve(PlayoutModeSetting::Auto, ClearSetting::Auto, stream);
-        assert_eq!((m, c.message), (PlayoutMode::Binary, Some(r#"{"type":"clearAudio"}"#)));
-        let (_, c) = resolve(PlayoutModeSetting::Auto, ClearSetting::Auto, Dialect::AudioFork);
+        assert_eq!(
+            (m, c.message),
+            (PlayoutMode::Binary, Some(r#"{"type":"clearAudio"}"#))
+        );
+        let (_, c) = resolve(
+            PlayoutModeSetting::Auto,
+            ClearSetting::Auto,
+            Dialect::AudioFork,
+        );
         assert_eq!(c.message, Some(r#"{"type":"killAudio"}"#));
         let (_, c) = resolve(PlayoutModeSetting::StreamAudio, ClearSetting::Auto, stream);
         assert_eq!(c.message, Some(r#"{"type":"stopAudio"}"#));
         let (_, c) = resolve(PlayoutModeSetting::File, ClearSetting::Auto, stream);
-        assert_eq!(c, ClearAction { message: None, esl_break: true });
-        let (_, c) = resolve(PlayoutModeSetting::Binary, ClearSetting::SpeechStarted, stream);
-        assert_eq!(c.message, Some(r#"{"type":"input_audio_buffer.speech_started"}"#));
+        assert_eq!(
+            c,
+            ClearAction {
+                message: None,
+                esl_break: true
+            }
+        );
+        let (_, c) = resolve(
+            PlayoutModeSetting::Binary,
+            ClearSetting::SpeechStarted,
+            stream,
+        );
+        assert_eq!(
+            c.message,
+            Some(r#"{"type":"input_audio_buffer.speech_started"}"#)
+        );
     }
 
     #[test]
     fn parses_setting_names() {
-        assert_eq!(PlayoutModeSetting::parse("play_audio"), Some(PlayoutModeSetting::PlayAudio));
-        assert_eq!(ClearSetting::parse("killAudio"), Some(ClearSetting::KillAudio));
+        assert_eq!(
+            PlayoutModeSetting::parse("play_audio"),
+            Some(PlayoutModeSetting::PlayAudio)
+        );
+        assert_eq!(
+            ClearSetting::parse("killAudio"),
+            Some(ClearSetting::KillAudio)
+        );
         assert_eq!(PlayoutModeSetting::parse("loud"), None);
     }
 }

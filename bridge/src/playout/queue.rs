@@ -79,7 +79,8 @@ impl PlayoutQueue {
             self.partial.extend_from_slice(&rest[..take]);
             rest = &rest[take..];
             if self.partial.len() == self.frame_len {
-                let frame = std::mem::replace(&mut self.partial, Vec::with_capacity(self.frame_len));
+                let frame =
+                    std::mem::replace(&mut self.partial, Vec::with_capacity(self.frame_len));
                 self.frames.push_back(frame);
             }
         }
@@ -134,7 +135,9 @@ impl PlayoutQueue {
 
     /// Timeline position where audio pushed next will start playing (ms).
     pub fn end_position_ms(&self) -> u64 {
-        self.sent_ms + self.queued_ms() + (self.partial.len() as u64 * FRAME / self.frame_len as u64)
+        self.sent_ms
+            + self.queued_ms()
+            + (self.partial.len() as u64 * FRAME / self.frame_len as u64)
     }
 
     /// Times playback ran dry while audio was still coming.
@@ -145,7 +148,13 @@ impl PlayoutQueue {
     /// When the next batch of `batch_frames` is due, keeping at most `ahead_ms` buffered in
     /// FreeSWITCH. `None` when there is nothing to send. A short batch is sent only when
     /// `flush` is set (the answer is complete) or playback is about to run dry.
-    pub fn next_due(&self, now: Instant, batch_frames: usize, ahead_ms: u64, flush: bool) -> Option<Instant> {
+    pub fn next_due(
+        &self,
+        now: Instant,
+        batch_frames: usize,
+        ahead_ms: u64,
+        flush: bool,
+    ) -> Option<Instant> {
         let have = self.frames.len();
         if have == 0 {
             return None;
@@ -167,7 +176,13 @@ impl PlayoutQueue {
     }
 
     /// Takes the next batch if it is due (see [`Self::next_due`]).
-    pub fn pop_due(&mut self, now: Instant, batch_frames: usize, ahead_ms: u64, flush: bool) -> Option<Batch> {
+    pub fn pop_due(
+        &mut self,
+        now: Instant,
+        batch_frames: usize,
+        ahead_ms: u64,
+        flush: bool,
+    ) -> Option<Batch> {
         let due = self.next_due(now, batch_frames, ahead_ms, flush)?;
         if due > now {
             return None;
@@ -180,19 +195,29 @@ impl PlayoutQueue {
         let ms = n as u64 * FRAME;
         let starts_run = match self.run {
             Some(run) if run.buffered_ms(now) > 0 => {
-                self.run = Some(Run { sent_ms: run.sent_ms + ms, ..run });
+                self.run = Some(Run {
+                    sent_ms: run.sent_ms + ms,
+                    ..run
+                });
                 false
             }
             previous => {
                 if let Some(run) = previous {
                     self.played_before_ms += run.sent_ms;
                 }
-                self.run = Some(Run { start: now, sent_ms: ms });
+                self.run = Some(Run {
+                    start: now,
+                    sent_ms: ms,
+                });
                 true
             }
         };
         self.sent_ms += ms;
-        Some(Batch { samples, generation: self.generation, starts_run })
+        Some(Batch {
+            samples,
+            generation: self.generation,
+            starts_run,
+        })
     }
 
     /// Records that playback ran dry in the middle of an answer (the provider was slower
@@ -213,7 +238,14 @@ mod tests {
     }
 
     /// Drives the queue with a simulated clock, returning (send time ms, batch) pairs.
-    fn drain(q: &mut PlayoutQueue, t0: Instant, batch: usize, ahead: u64, flush: bool, until_ms: u64) -> Vec<(u64, Batch)> {
+    fn drain(
+        q: &mut PlayoutQueue,
+        t0: Instant,
+        batch: usize,
+        ahead: u64,
+        flush: bool,
+        until_ms: u64,
+    ) -> Vec<(u64, Batch)> {
         let mut out = Vec::new();
         let mut t = 0;
         while t <= until_ms {

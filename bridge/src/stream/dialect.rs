@@ -43,10 +43,20 @@ pub enum DialectError {
 
 /// Detects the dialect; `forced` is the `?dialect=` query value, for setups behind proxies.
 pub fn detect(headers: &HeaderMap, forced: Option<&str>) -> Result<Dialect, DialectError> {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let build = if header("user-agent").to_ascii_lowercase().contains("ixwebsocket") {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    };
+    let build = if header("user-agent")
+        .to_ascii_lowercase()
+        .contains("ixwebsocket")
+    {
         StreamBuild::Ixwebsocket
-    } else if !header("origin").is_empty() && header("sec-websocket-extensions").contains("client_max_window_bits=9") {
+    } else if !header("origin").is_empty()
+        && header("sec-websocket-extensions").contains("client_max_window_bits=9")
+    {
         StreamBuild::Libwsc
     } else {
         StreamBuild::Unknown
@@ -59,11 +69,16 @@ pub fn detect(headers: &HeaderMap, forced: Option<&str>) -> Result<Dialect, Dial
         };
     }
     let protocols = header("sec-websocket-protocol");
-    if protocols.split(',').any(|p| p.trim() == AUDIO_FORK_SUBPROTOCOL) {
+    if protocols
+        .split(',')
+        .any(|p| p.trim() == AUDIO_FORK_SUBPROTOCOL)
+    {
         return Ok(Dialect::AudioFork);
     }
     if !protocols.trim().is_empty() {
-        return Err(DialectError::Subprotocol(protocols.chars().take(80).collect()));
+        return Err(DialectError::Subprotocol(
+            protocols.chars().take(80).collect(),
+        ));
     }
     Ok(Dialect::AudioStream(build))
 }
@@ -82,21 +97,45 @@ mod tests {
 
     #[test]
     fn tells_the_modules_apart() {
-        assert_eq!(detect(&headers(&[("sec-websocket-protocol", "audio.drachtio.org")]), None), Ok(Dialect::AudioFork));
+        assert_eq!(
+            detect(
+                &headers(&[("sec-websocket-protocol", "audio.drachtio.org")]),
+                None
+            ),
+            Ok(Dialect::AudioFork)
+        );
         let libwsc = headers(&[
             ("origin", "http://127.0.0.1:8080"),
             ("sec-websocket-extensions", "permessage-deflate; client_no_context_takeover; server_no_context_takeover; client_max_window_bits=9"),
         ]);
-        assert_eq!(detect(&libwsc, None), Ok(Dialect::AudioStream(StreamBuild::Libwsc)));
+        assert_eq!(
+            detect(&libwsc, None),
+            Ok(Dialect::AudioStream(StreamBuild::Libwsc))
+        );
         let ix = headers(&[("user-agent", "ixwebsocket/11.4.5 linux")]);
-        assert_eq!(detect(&ix, None), Ok(Dialect::AudioStream(StreamBuild::Ixwebsocket)));
-        assert_eq!(detect(&HeaderMap::new(), None), Ok(Dialect::AudioStream(StreamBuild::Unknown)));
+        assert_eq!(
+            detect(&ix, None),
+            Ok(Dialect::AudioStream(StreamBuild::Ixwebsocket))
+        );
+        assert_eq!(
+            detect(&HeaderMap::new(), None),
+            Ok(Dialect::AudioStream(StreamBuild::Unknown))
+        );
     }
 
     #[test]
     fn unknown_dialects_are_errors() {
-        assert!(matches!(detect(&headers(&[("sec-websocket-protocol", "mqtt")]), None), Err(DialectError::Subprotocol(_))));
-        assert!(matches!(detect(&HeaderMap::new(), Some("asterisk")), Err(DialectError::Named(_))));
-        assert_eq!(detect(&HeaderMap::new(), Some("audio_fork")), Ok(Dialect::AudioFork));
+        assert!(matches!(
+            detect(&headers(&[("sec-websocket-protocol", "mqtt")]), None),
+            Err(DialectError::Subprotocol(_))
+        ));
+        assert!(matches!(
+            detect(&HeaderMap::new(), Some("asterisk")),
+            Err(DialectError::Named(_))
+        ));
+        assert_eq!(
+            detect(&HeaderMap::new(), Some("audio_fork")),
+            Ok(Dialect::AudioFork)
+        );
     }
 }

@@ -6,7 +6,9 @@ use super::Mix;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FrameError {
-    #[error("binary frame of {len} bytes is not a whole number of {channels}-channel 16-bit samples")]
+    #[error(
+        "binary frame of {len} bytes is not a whole number of {channels}-channel 16-bit samples"
+    )]
     OddLength { len: usize, channels: usize },
     #[error("binary frame of {len} bytes is over the {max}-byte limit")]
     Oversized { len: usize, max: usize },
@@ -29,11 +31,17 @@ pub fn decode_audio(bytes: &[u8], mix: Mix, max: usize) -> Result<Audio, FrameEr
         return Ok(Audio::End);
     }
     if bytes.len() > max {
-        return Err(FrameError::Oversized { len: bytes.len(), max });
+        return Err(FrameError::Oversized {
+            len: bytes.len(),
+            max,
+        });
     }
     let channels = mix.channels();
-    if bytes.len() % (2 * channels) != 0 {
-        return Err(FrameError::OddLength { len: bytes.len(), channels });
+    if !bytes.len().is_multiple_of(2 * channels) {
+        return Err(FrameError::OddLength {
+            len: bytes.len(),
+            channels,
+        });
     }
     Ok(Audio::Caller(match mix {
         Mix::Stereo => pcm::left_of_stereo_le(bytes),
@@ -94,29 +102,65 @@ mod tests {
     #[test]
     fn decodes_mono_and_stereo() {
         let mono = pcm::to_le_bytes(&[1, 2, 3]);
-        assert_eq!(decode_audio(&mono, Mix::Mono, 100), Ok(Audio::Caller(vec![1, 2, 3])));
+        assert_eq!(
+            decode_audio(&mono, Mix::Mono, 100),
+            Ok(Audio::Caller(vec![1, 2, 3]))
+        );
         let stereo = pcm::to_le_bytes(&[1, 9, 2, 9]);
-        assert_eq!(decode_audio(&stereo, Mix::Stereo, 100), Ok(Audio::Caller(vec![1, 2])));
+        assert_eq!(
+            decode_audio(&stereo, Mix::Stereo, 100),
+            Ok(Audio::Caller(vec![1, 2]))
+        );
         assert_eq!(decode_audio(&[], Mix::Mono, 100), Ok(Audio::End));
     }
 
     #[test]
     fn rejects_bad_frames() {
-        assert_eq!(decode_audio(&[1, 2, 3], Mix::Mono, 100), Err(FrameError::OddLength { len: 3, channels: 1 }));
-        assert_eq!(decode_audio(&[0; 6], Mix::Stereo, 100), Err(FrameError::OddLength { len: 6, channels: 2 }));
-        assert_eq!(decode_audio(&[0; 102], Mix::Mono, 100), Err(FrameError::Oversized { len: 102, max: 100 }));
+        assert_eq!(
+            decode_audio(&[1, 2, 3], Mix::Mono, 100),
+            Err(FrameError::OddLength {
+                len: 3,
+                channels: 1
+            })
+        );
+        assert_eq!(
+            decode_audio(&[0; 6], Mix::Stereo, 100),
+            Err(FrameError::OddLength {
+                len: 6,
+                channels: 2
+            })
+        );
+        assert_eq!(
+            decode_audio(&[0; 102], Mix::Mono, 100),
+            Err(FrameError::Oversized { len: 102, max: 100 })
+        );
     }
 
     #[test]
     fn classifies_text() {
-        assert_eq!(classify_text("hello there"), Ok(Text::Plain("hello there".into())));
-        assert!(matches!(classify_text("{\"type\":\"dtmf\""), Err(FrameError::MalformedJson(_))));
-        assert!(matches!(classify_text("[1,2]"), Err(FrameError::MalformedJson(_))));
-        let Ok(Text::Json(m)) = classify_text(r#"{"type":"dtmf","digit":"5"}"#) else { panic!() };
+        assert_eq!(
+            classify_text("hello there"),
+            Ok(Text::Plain("hello there".into()))
+        );
+        assert!(matches!(
+            classify_text("{\"type\":\"dtmf\""),
+            Err(FrameError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            classify_text("[1,2]"),
+            Err(FrameError::MalformedJson(_))
+        ));
+        let Ok(Text::Json(m)) = classify_text(r#"{"type":"dtmf","digit":"5"}"#) else {
+            panic!()
+        };
         assert_eq!(command(&m), Command::Dtmf('5'));
-        let Ok(Text::Json(m)) = classify_text(r#"{"type":"dtmf","digit":"x"}"#) else { panic!() };
+        let Ok(Text::Json(m)) = classify_text(r#"{"type":"dtmf","digit":"x"}"#) else {
+            panic!()
+        };
         assert_eq!(command(&m), Command::Other);
-        let Ok(Text::Json(m)) = classify_text(r#"{"type":"hangup"}"#) else { panic!() };
+        let Ok(Text::Json(m)) = classify_text(r#"{"type":"hangup"}"#) else {
+            panic!()
+        };
         assert_eq!(command(&m), Command::Hangup);
     }
 }

@@ -57,7 +57,10 @@ pub async fn handler(
         (status, why).into_response()
     };
     if state.is_shutting_down() {
-        return refuse(StatusCode::SERVICE_UNAVAILABLE, "bridge is shutting down".into());
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "bridge is shutting down".into(),
+        );
     }
     let query = uri.query();
     let forced = query.and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("dialect=")));
@@ -73,14 +76,22 @@ pub async fn handler(
         .filter(|s| !s.is_empty())
         .collect();
     if segments.len() > 2 {
-        return refuse(StatusCode::BAD_REQUEST, "expected /stream/{domain}/{call_uuid}".into());
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "expected /stream/{domain}/{call_uuid}".into(),
+        );
     }
     let params = match StreamParams::from_url(&segments, query) {
         Ok(p) => p,
         Err(e) => return refuse(StatusCode::BAD_REQUEST, e.to_string()),
     };
     // Room for our own size check, which closes cleanly with a reason.
-    let limit = state.config.server.max_frame_bytes.saturating_mul(2).max(64 * 1024);
+    let limit = state
+        .config
+        .server
+        .max_frame_bytes
+        .saturating_mul(2)
+        .max(64 * 1024);
     let mut ws = ws.max_message_size(limit).max_frame_size(limit);
     if dialect == Dialect::AudioFork {
         ws = ws.protocols([AUDIO_FORK_SUBPROTOCOL]);
@@ -90,7 +101,13 @@ pub async fn handler(
 
 /// After the upgrade: identify the call, then hand the socket to it.
 async fn accept(state: Arc<AppState>, socket: WebSocket, dialect: Dialect, params: StreamParams) {
-    let mut conn = Connection { socket, dialect, params, early: Vec::new(), connected_at: Instant::now() };
+    let mut conn = Box::new(Connection {
+        socket,
+        dialect,
+        params,
+        early: Vec::new(),
+        connected_at: Instant::now(),
+    });
     if conn.params.tenant.is_none() || conn.params.call_id.is_none() {
         let wait = Duration::from_millis(state.config.server.metadata_timeout_ms);
         if let Err(why) = read_metadata(&mut conn, wait).await {
@@ -99,7 +116,8 @@ async fn accept(state: Arc<AppState>, socket: WebSocket, dialect: Dialect, param
             return close(conn.socket, close_code::POLICY, &why).await;
         }
     }
-    let (Some(tenant), Some(call_id)) = (conn.params.tenant.clone(), conn.params.call_id.clone()) else {
+    let (Some(tenant), Some(call_id)) = (conn.params.tenant.clone(), conn.params.call_id.clone())
+    else {
         return close(conn.socket, close_code::POLICY, "no tenant or call uuid").await;
     };
     let conn = match state.calls.reattach(&call_id, conn) {
@@ -130,17 +148,22 @@ async fn read_metadata(conn: &mut Connection, wait: Duration) -> Result<(), Stri
         match &msg {
             Message::Text(text) => {
                 match inbound::classify_text(text.as_str()) {
-                    Ok(inbound::Text::Json(map)) => {
-                        conn.params.apply_metadata(&map).map_err(|e| format!("bad metadata: {e}"))?
+                    Ok(inbound::Text::Json(map)) => conn
+                        .params
+                        .apply_metadata(&map)
+                        .map_err(|e| format!("bad metadata: {e}"))?,
+                    Ok(inbound::Text::Plain(_)) => {
+                        return Err("metadata is not a JSON object".into())
                     }
-                    Ok(inbound::Text::Plain(_)) => return Err("metadata is not a JSON object".into()),
                     Err(e) => return Err(e.to_string()),
                 }
                 conn.early.push(msg);
                 if conn.params.tenant.is_some() && conn.params.call_id.is_some() {
                     return Ok(());
                 }
-                return Err("metadata does not name the tenant (domain_name) and call (uuid)".into());
+                return Err(
+                    "metadata does not name the tenant (domain_name) and call (uuid)".into(),
+                );
             }
             Message::Binary(_) if conn.early.len() < 250 => conn.early.push(msg),
             Message::Binary(_) => return Err("too much audio before the metadata".into()),
@@ -153,7 +176,15 @@ async fn read_metadata(conn: &mut Connection, wait: Duration) -> Result<(), Stri
 /// Closes a socket with a code and a short reason (trimmed to the 123-byte limit).
 pub async fn close(mut socket: WebSocket, code: u16, reason: &str) {
     let reason: String = reason.chars().take(100).collect();
-    let _ = socket.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
     // Give the peer a moment to answer the close; never wait long.
-    let _ = tokio::time::timeout(Duration::from_millis(500), async { while socket.next().await.is_some() {} }).await;
+    let _ = tokio::time::timeout(Duration::from_millis(500), async {
+        while socket.next().await.is_some() {}
+    })
+    .await;
 }

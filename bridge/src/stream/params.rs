@@ -83,7 +83,10 @@ impl StreamParams {
     }
 
     /// Reads what the metadata JSON object says. Unknown keys are ignored.
-    pub fn apply_metadata(&mut self, meta: &serde_json::Map<String, serde_json::Value>) -> Result<(), ParamError> {
+    pub fn apply_metadata(
+        &mut self,
+        meta: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<(), ParamError> {
         let text = |keys: &[&str]| {
             keys.iter().find_map(|k| match meta.get(*k) {
                 Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s.clone()),
@@ -138,11 +141,22 @@ impl StreamParams {
                 let rate = parse_rate(value).ok_or_else(|| ParamError::Rate(value.to_string()))?;
                 self.rate = Some(rate);
             }
-            "mix" => self.mix = Some(Mix::parse(value).ok_or_else(|| ParamError::Mix(value.to_string()))?),
-            "playout" => {
-                self.playout = Some(PlayoutModeSetting::parse(value).ok_or_else(|| ParamError::Playout(value.to_string()))?)
+            "mix" => {
+                self.mix =
+                    Some(Mix::parse(value).ok_or_else(|| ParamError::Mix(value.to_string()))?)
             }
-            "clear" => self.clear = Some(ClearSetting::parse(value).ok_or_else(|| ParamError::Clear(value.to_string()))?),
+            "playout" => {
+                self.playout = Some(
+                    PlayoutModeSetting::parse(value)
+                        .ok_or_else(|| ParamError::Playout(value.to_string()))?,
+                )
+            }
+            "clear" => {
+                self.clear = Some(
+                    ClearSetting::parse(value)
+                        .ok_or_else(|| ParamError::Clear(value.to_string()))?,
+                )
+            }
             "caller" => self.caller = Some(valid_id("caller", value)?),
             "callee" => self.callee = Some(valid_id("callee", value)?),
             // Other query keys (uuid=…, dialect=…) are read elsewhere or ignored on purpose.
@@ -165,11 +179,16 @@ fn parse_rate(s: &str) -> Option<u32> {
 fn valid_id(what: &'static str, value: &str) -> Result<String, ParamError> {
     let ok = !value.is_empty()
         && value.len() <= 128
-        && value.chars().all(|c| c.is_ascii_alphanumeric() || "-_.@+:".contains(c));
+        && value
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@+:".contains(c));
     if ok {
         Ok(value.to_string())
     } else {
-        Err(ParamError::Id { what, value: value.chars().take(64).collect() })
+        Err(ParamError::Id {
+            what,
+            value: value.chars().take(64).collect(),
+        })
     }
 }
 
@@ -179,7 +198,11 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).copied().and_then(hex), bytes.get(i + 2).copied().and_then(hex)) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).copied().and_then(hex),
+            bytes.get(i + 2).copied().and_then(hex),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -199,7 +222,11 @@ mod tests {
 
     #[test]
     fn reads_path_and_query() {
-        let p = StreamParams::from_url(&["pbx.example.com", "7dd5-11"], Some("rate=8k&mix=stereo&playout=stream_audio")).unwrap();
+        let p = StreamParams::from_url(
+            &["pbx.example.com", "7dd5-11"],
+            Some("rate=8k&mix=stereo&playout=stream_audio"),
+        )
+        .unwrap();
         assert_eq!(p.tenant.as_deref(), Some("pbx.example.com"));
         assert_eq!(p.call_id.as_deref(), Some("7dd5-11"));
         assert_eq!(p.rate, Some(8000));
@@ -209,10 +236,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_values_with_a_reason() {
-        assert_eq!(StreamParams::from_url(&[], Some("rate=24")), Err(ParamError::Rate("24".into())));
-        assert!(matches!(StreamParams::from_url(&[], Some("rate=11025")), Err(ParamError::Rate(_))));
-        assert!(matches!(StreamParams::from_url(&["../etc", "x"], None), Err(ParamError::Id { .. })));
-        assert!(matches!(StreamParams::from_url(&[], Some("mix=surround")), Err(ParamError::Mix(_))));
+        assert_eq!(
+            StreamParams::from_url(&[], Some("rate=24")),
+            Err(ParamError::Rate("24".into()))
+        );
+        assert!(matches!(
+            StreamParams::from_url(&[], Some("rate=11025")),
+            Err(ParamError::Rate(_))
+        ));
+        assert!(matches!(
+            StreamParams::from_url(&["../etc", "x"], None),
+            Err(ParamError::Id { .. })
+        ));
+        assert!(matches!(
+            StreamParams::from_url(&[], Some("mix=surround")),
+            Err(ParamError::Mix(_))
+        ));
     }
 
     #[test]
