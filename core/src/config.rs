@@ -101,7 +101,9 @@ fn set_path(table: &mut Table, keys: &[String], value: Value) {
 fn scalar(raw: &str) -> Value {
     match format!("v = {raw}").parse::<Table>() {
         Ok(mut t) => match t.remove("v") {
-            Some(v @ (Value::Boolean(_) | Value::Integer(_) | Value::Float(_) | Value::Array(_))) => v,
+            Some(
+                v @ (Value::Boolean(_) | Value::Integer(_) | Value::Float(_) | Value::Array(_)),
+            ) => v,
             _ => Value::String(raw.to_string()),
         },
         Err(_) => Value::String(raw.to_string()),

@@ -59,7 +59,11 @@ pub enum AgentEvent {
     /// A finished transcript line.
     Transcript { role: Role, text: String },
     /// The agent wants a tool run; answer with [`AgentInput::ToolResult`].
-    ToolCall { call_id: String, name: String, arguments: String },
+    ToolCall {
+        call_id: String,
+        name: String,
+        arguments: String,
+    },
     /// The current response finished (`completed`, `cancelled`, `failed`, …).
     ResponseDone { status: String },
     /// A provider error. `fatal` means the session is over.

@@ -88,11 +88,19 @@ pub struct Exposition {
 
 impl Exposition {
     pub fn counter(&mut self, name: &str, help: &str, c: &Counter) {
-        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", c.get());
+        let _ = writeln!(
+            self.out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            c.get()
+        );
     }
 
     pub fn gauge(&mut self, name: &str, help: &str, g: &Gauge) {
-        let _ = writeln!(self.out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}", g.get());
+        let _ = writeln!(
+            self.out,
+            "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+            g.get()
+        );
     }
 
     pub fn histogram(&mut self, name: &str, help: &str, h: &Histogram) {

@@ -16,48 +16,79 @@ pub(crate) enum VadEvent {
 
 pub(crate) struct EnergyVad {
     rms_threshold: f64,
+    /// A single sample this loud counts as speech once speech has started: the end of a
+    /// turn is placed at the caller's last audible sample, not at a window boundary, so
+    /// the silence window is measured as exactly as the real service would.
+    sample_threshold: i32,
     prefix_padding_ms: u64,
     silence_duration_ms: u64,
     rate: u32,
     window: Vec<i16>,
     /// Stream time in microseconds (rates change with the format; µs stay exact).
     stream_us: u64,
-    /// Stream time (µs) at the end of the last loud window, while speaking.
-    speaking_until: Option<u64>,
+    /// Samples appended since the session began.
+    samples: u64,
+    /// While speaking: sample number of the last audible sample.
+    last_loud: Option<u64>,
 }
 
 impl EnergyVad {
     /// `base_rms` is the RMS that counts as speech at the default threshold 0.5; the
     /// session's `threshold` scales it.
     pub fn new(td: &TurnDetection, base_rms: f64, rate: u32) -> Self {
+        let rms_threshold = (base_rms * td.threshold / 0.5).max(1.0);
         Self {
-            rms_threshold: (base_rms * td.threshold / 0.5).max(1.0),
+            rms_threshold,
+            sample_threshold: (rms_threshold * 0.6) as i32,
             prefix_padding_ms: td.prefix_padding_ms,
             silence_duration_ms: td.silence_duration_ms,
             rate: rate.max(1000),
             window: Vec::new(),
             stream_us: 0,
-            speaking_until: None,
+            samples: 0,
+            last_loud: None,
         }
     }
 
     /// New settings (a later `session.update`); the stream clock keeps running.
     pub fn reconfigure(&mut self, td: &TurnDetection, base_rms: f64, rate: u32) {
-        let stream_us = self.stream_us;
+        let (stream_us, samples) = (self.stream_us, self.samples);
         *self = Self::new(td, base_rms, rate);
         self.stream_us = stream_us;
+        self.samples = samples;
     }
 
     /// Forgets the current utterance (`input_audio_buffer.clear`).
     pub fn reset(&mut self) {
         self.window.clear();
-        self.speaking_until = None;
+        self.last_loud = None;
+    }
+
+    fn us_at(&self, sample: u64) -> u64 {
+        self.stream_us_base() + sample * 1_000_000 / u64::from(self.rate)
+    }
+
+    /// Stream time (µs) at sample 0 of the current rate (the rate can change mid-stream).
+    fn stream_us_base(&self) -> u64 {
+        self.stream_us.saturating_sub(self.samples * 1_000_000 / u64::from(self.rate))
     }
 
     pub fn push(&mut self, samples: &[i16], out: &mut Vec<VadEvent>) {
         let window_len = (self.rate / 50) as usize;
         for &s in samples {
             self.window.push(s);
+            self.samples += 1;
+            self.stream_us = self.us_at(self.samples);
+            if let Some(last) = self.last_loud {
+                if i32::from(s).abs() >= self.sample_threshold {
+                    self.last_loud = Some(self.samples);
+                } else if self.stream_us - self.us_at(last) >= self.silence_duration_ms * 1000 {
+                    out.push(VadEvent::Stopped {
+                        audio_end_ms: self.stream_us / 1000,
+                    });
+                    self.last_loud = None;
+                }
+            }
             if self.window.len() == window_len {
                 self.close_window(out);
             }
@@ -65,27 +96,16 @@ impl EnergyVad {
     }
 
     fn close_window(&mut self, out: &mut Vec<VadEvent>) {
-        let start_us = self.stream_us;
-        self.stream_us += self.window.len() as u64 * 1_000_000 / u64::from(self.rate);
+        let start_us = self.stream_us - self.window.len() as u64 * 1_000_000 / u64::from(self.rate);
         let loud = voice_core::audio::pcm::rms(&self.window) >= self.rms_threshold;
-        self.window.clear();
-        match (self.speaking_until, loud) {
-            (None, true) => {
-                let audio_start_ms = (start_us / 1000).saturating_sub(self.prefix_padding_ms);
-                out.push(VadEvent::Started { audio_start_ms });
-                self.speaking_until = Some(self.stream_us);
-            }
-            (Some(_), true) => self.speaking_until = Some(self.stream_us),
-            (Some(last_loud), false)
-                if self.stream_us - last_loud >= self.silence_duration_ms * 1000 =>
-            {
-                out.push(VadEvent::Stopped {
-                    audio_end_ms: self.stream_us / 1000,
-                });
-                self.speaking_until = None;
-            }
-            _ => {}
+        if loud && self.last_loud.is_none() {
+            let audio_start_ms = (start_us / 1000).saturating_sub(self.prefix_padding_ms);
+            out.push(VadEvent::Started { audio_start_ms });
+            let last = self.window.iter().rposition(|&s| i32::from(s).abs() >= self.sample_threshold);
+            let first_in_window = self.samples - self.window.len() as u64;
+            self.last_loud = Some(first_in_window + last.map_or(self.window.len() as u64, |i| i as u64 + 1));
         }
+        self.window.clear();
     }
 }
 
