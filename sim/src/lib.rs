@@ -3,7 +3,10 @@
 //! Used by tests, the load tool (`voice-sim load`) and the offline demo. Production code
 //! never depends on this crate.
 
+pub mod bridge_process;
 pub mod fake_esl;
 pub mod freeswitch;
+pub mod load;
+pub mod report;
 pub mod speech;
 pub mod fake_openai;

@@ -1,0 +1,201 @@
+//! The load tool: N concurrent real-time calls against a bridge, ramped up, each running the
+//! caller script for a fixed time; then one summary with latency percentiles, playout
+//! quality, errors, and what the bridge cost (CPU over the steady-state window, RSS).
+
+mod stack;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use stack::{Stack, StackOptions};
+
+use crate::bridge_process::{cpu_percent, cpu_ticks, own_cpu_ticks, rss_kib};
+use crate::freeswitch::script::render_script;
+use crate::freeswitch::{run_call, CallReport, CallSpec, ErrorKind};
+use crate::report::{BridgeCost, LoadSummary};
+
+/// Extra time a call gets beyond its planned length before it is abandoned.
+const CALL_GRACE: Duration = Duration::from_secs(30);
+/// Settling time after the last call started before the CPU window opens.
+const SETTLE: Duration = Duration::from_secs(1);
+/// How often progress goes to stderr.
+const PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// What to run.
+#[derive(Clone)]
+pub struct LoadSpec {
+    /// Concurrent calls.
+    pub calls: usize,
+    /// How long each call lasts.
+    pub call_duration: Duration,
+    /// Calls start evenly over this time.
+    pub ramp: Duration,
+    /// The call to repeat; each copy gets its own UUID and seed, and `max_duration` =
+    /// `call_duration` (the template's `max_turns` is kept).
+    pub template: CallSpec,
+    /// The bridge's PID, to measure its CPU and RSS.
+    pub bridge_pid: Option<u32>,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+/// The summary and every call's report.
+pub struct LoadResult {
+    /// The summary (print with [`LoadSummary::to_json_line`]).
+    pub summary: LoadSummary,
+    /// One report per call, in start order.
+    pub reports: Vec<CallReport>,
+}
+
+/// Runs the load and returns when every call has ended (each is bounded by its duration
+/// plus a grace period, so this always returns).
+pub async fn run_load(spec: LoadSpec) -> LoadResult {
+    let started = Instant::now();
+    let own_start = own_cpu_ticks().ok();
+    // Render the caller's speech once, before any call starts.
+    if let Err(e) = render_script(&spec.template.script, spec.template.rate).await {
+        let mut report = CallReport::default();
+        report.error(ErrorKind::Internal, 0.0, format!("{e:#}"));
+        return finish(
+            &spec,
+            vec![report],
+            BridgeCost::default(),
+            started,
+            own_start,
+        );
+    }
+    let active = Arc::new(AtomicUsize::new(0));
+    let finished = Arc::new(AtomicUsize::new(0));
+    let calls = spec.calls.max(1);
+    let mut handles = Vec::with_capacity(calls);
+    for i in 0..calls {
+        let mut call = spec.template.clone();
+        call.call_uuid = uuid::Uuid::new_v4().to_string();
+        call.seed = spec.template.seed.wrapping_add(i as u64);
+        call.max_duration = spec.call_duration;
+        let start_at =
+            tokio::time::Instant::from_std(started) + spec.ramp.mul_f64(i as f64 / calls as f64);
+        let (active, finished) = (active.clone(), finished.clone());
+        let limit = spec.call_duration + CALL_GRACE;
+        handles.push(tokio::spawn(async move {
+            tokio::time::sleep_until(start_at).await;
+            active.fetch_add(1, Ordering::Relaxed);
+            let uuid = call.call_uuid.clone();
+            let report = match tokio::time::timeout(limit, run_call(call)).await {
+                Ok(report) => report,
+                Err(_) => abandoned(uuid, limit),
+            };
+            active.fetch_sub(1, Ordering::Relaxed);
+            finished.fetch_add(1, Ordering::Relaxed);
+            report
+        }));
+    }
+    let cost_task = tokio::spawn(measure_bridge(
+        spec.bridge_pid,
+        started,
+        spec.ramp,
+        spec.call_duration,
+    ));
+    let progress_task = spec.progress.then(|| {
+        let (active, finished) = (active.clone(), finished.clone());
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(PROGRESS_EVERY).await;
+                eprintln!(
+                    "[{:>5.1} s] calls up: {}, finished: {}/{calls}",
+                    started.elapsed().as_secs_f64(),
+                    active.load(Ordering::Relaxed),
+                    finished.load(Ordering::Relaxed)
+                );
+            }
+        })
+    });
+    let mut reports = Vec::with_capacity(calls);
+    for handle in handles {
+        reports.push(
+            handle
+                .await
+                .unwrap_or_else(|e| abandoned(format!("task failed: {e}"), Duration::ZERO)),
+        );
+    }
+    if let Some(task) = progress_task {
+        task.abort();
+    }
+    let mut cost = cost_task.await.unwrap_or_default();
+    cost.cpu_pct_per_call = cost.cpu_pct.map(|pct| pct / calls as f64);
+    if let Some(pid) = spec.bridge_pid {
+        cost.rss_mb = rss_kib(pid).ok().map(|kib| kib as f64 / 1024.0);
+    }
+    finish(&spec, reports, cost, started, own_start)
+}
+
+fn finish(
+    spec: &LoadSpec,
+    reports: Vec<CallReport>,
+    cost: BridgeCost,
+    started: Instant,
+    own_start: Option<u64>,
+) -> LoadResult {
+    let wall = started.elapsed();
+    let mut summary = LoadSummary::from_reports(&reports, spec.template.delays).with_cost(&cost);
+    summary.calls = spec.calls;
+    summary.wall_s = (wall.as_secs_f64() * 10.0).round() / 10.0;
+    summary.seconds = spec.call_duration.as_secs_f64();
+    summary.profile = spec.template.profile.name().into();
+    summary.rate = spec.template.rate;
+    summary.mix = spec.template.mix.name().into();
+    summary.playout = spec.template.playout.name().into();
+    summary.sim_cpu_pct = match (own_start, own_cpu_ticks().ok()) {
+        (Some(a), Some(b)) => Some((cpu_percent(b.saturating_sub(a), wall) * 10.0).round() / 10.0),
+        _ => None,
+    };
+    LoadResult { summary, reports }
+}
+
+fn abandoned(uuid: String, limit: Duration) -> CallReport {
+    let mut report = CallReport {
+        call_uuid: uuid,
+        ..CallReport::default()
+    };
+    report.error(
+        ErrorKind::Internal,
+        limit.as_secs_f64() * 1000.0,
+        format!("call still running after {limit:?}: abandoned"),
+    );
+    report
+}
+
+/// CPU of the bridge between the moment every call is up (plus a settle time) and the moment
+/// the first call ends: the steady state with all calls running.
+async fn measure_bridge(
+    pid: Option<u32>,
+    started: Instant,
+    ramp: Duration,
+    call: Duration,
+) -> BridgeCost {
+    let Some(pid) = pid else {
+        return BridgeCost::default();
+    };
+    let from = started + ramp + SETTLE;
+    let to = started + call;
+    if to <= from + Duration::from_secs(1) {
+        eprintln!("note: calls end before all are up (+1 s): no steady-state CPU window; use --seconds > ramp + 2");
+        return BridgeCost::default();
+    }
+    tokio::time::sleep_until(tokio::time::Instant::from_std(from)).await;
+    let Ok(a) = cpu_ticks(pid) else {
+        return BridgeCost::default();
+    };
+    let t0 = Instant::now();
+    tokio::time::sleep_until(tokio::time::Instant::from_std(to)).await;
+    let Ok(b) = cpu_ticks(pid) else {
+        return BridgeCost::default();
+    };
+    let wall = t0.elapsed();
+    BridgeCost {
+        cpu_pct: Some(cpu_percent(b.saturating_sub(a), wall)),
+        window_secs: Some(wall.as_secs_f64()),
+        ..BridgeCost::default()
+    }
+}

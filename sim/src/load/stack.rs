@@ -1,0 +1,105 @@
+//! Everything a run drives, started together: the fake OpenAI Realtime provider, the
+//! simulated switch (ESL + temp files) when the playout needs it, and the real bridge binary
+//! pointed at both.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::bridge_process::{find_bridge_binary, BridgeLaunch, BridgeProcess};
+use crate::fake_openai::{FakeOpenAi, FakeOpenAiConfig};
+use crate::freeswitch::FakeFreeswitch;
+
+/// How to start a [`Stack`].
+#[derive(Debug, Clone)]
+pub struct StackOptions {
+    /// The fake provider's behaviour.
+    pub fake: FakeOpenAiConfig,
+    /// The bridge executable; `None` finds it ([`find_bridge_binary`]).
+    pub bridge_binary: Option<PathBuf>,
+    /// `--config FILE` for the bridge.
+    pub config: Option<PathBuf>,
+    /// Start a [`FakeFreeswitch`] and point the bridge's ESL client at it.
+    pub with_freeswitch: bool,
+    /// ESL password.
+    pub esl_password: String,
+    /// Bridge log level.
+    pub log_level: String,
+    /// More environment for the bridge.
+    pub env: Vec<(String, String)>,
+}
+
+impl Default for StackOptions {
+    fn default() -> Self {
+        StackOptions {
+            fake: FakeOpenAiConfig::default(),
+            bridge_binary: None,
+            config: None,
+            with_freeswitch: false,
+            esl_password: "ClueCon".into(),
+            log_level: "warn".into(),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// The running fake provider, switch and bridge.
+pub struct Stack {
+    /// The fake OpenAI Realtime server.
+    pub fake: FakeOpenAi,
+    /// The simulated switch, when started.
+    pub freeswitch: Option<FakeFreeswitch>,
+    /// The bridge process.
+    pub bridge: BridgeProcess,
+}
+
+impl Stack {
+    /// Starts the fake, the switch (if asked) and the bridge, and waits for the bridge to be ready.
+    pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
+        let api_key = options.fake.api_key.clone();
+        let fake = FakeOpenAi::start(options.fake)
+            .await
+            .context("starting the fake OpenAI provider")?;
+        let freeswitch = if options.with_freeswitch {
+            Some(
+                FakeFreeswitch::start(&options.esl_password)
+                    .await
+                    .context("starting the fake FreeSWITCH")?,
+            )
+        } else {
+            None
+        };
+        let binary = match options.bridge_binary {
+            Some(path) => path,
+            None => find_bridge_binary()?,
+        };
+        let mut launch = BridgeLaunch::new(binary).openai(&fake.url(), &api_key);
+        if let Some(fs) = &freeswitch {
+            launch = launch.esl(fs.esl_addr(), fs.password());
+        }
+        launch.config = options.config;
+        launch.log_level = options.log_level;
+        launch.env.extend(options.env);
+        let bridge = BridgeProcess::start(launch).await?;
+        Ok(Stack {
+            fake,
+            freeswitch,
+            bridge,
+        })
+    }
+
+    /// `ws://ADDR` of the bridge.
+    pub fn bridge_url(&self) -> String {
+        self.bridge.ws_base()
+    }
+
+    /// Stops the bridge (SIGTERM, 10 s grace) and drops the fakes.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let status = self.bridge.stop(Duration::from_secs(10)).await?;
+        if !status.success() {
+            anyhow::bail!("the bridge exited with {status} after SIGTERM");
+        }
+        Ok(())
+    }
+}
