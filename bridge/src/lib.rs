@@ -9,6 +9,7 @@
 pub mod agents;
 pub mod call;
 pub mod config;
+pub mod esl_events;
 pub mod health;
 pub mod metrics;
 pub mod playout;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
@@ -12,7 +13,7 @@ use voice_core::esl::EslClient;
 
 use crate::config::BridgeConfig;
 use crate::state::AppState;
-use crate::{health, stream};
+use crate::{esl_events, health, stream};
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -41,8 +42,13 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let app = router(state.clone());
+    tokio::spawn(esl_events::route(state.clone()));
     let stop_state = state.clone();
     let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
+    // Paced 20 ms frames must leave at once, not wait for Nagle's algorithm.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, app)
         .with_graceful_shutdown(async move {
             shutdown.await;

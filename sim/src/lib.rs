@@ -5,8 +5,8 @@
 
 pub mod bridge_process;
 pub mod fake_esl;
+pub mod fake_openai;
 pub mod freeswitch;
 pub mod load;
 pub mod report;
 pub mod speech;
-pub mod fake_openai;

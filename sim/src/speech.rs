@@ -32,10 +32,15 @@ pub fn synthesize(text: &str, voice: &str, rate: u32) -> anyhow::Result<Arc<Vec<
         .output()
         .context("running espeak-ng (install it: apt-get install espeak-ng)")?;
     if !output.status.success() {
-        bail!("espeak-ng failed: {}", String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "espeak-ng failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let (wav_rate, samples) = parse_wav(&output.stdout)?;
-    let trimmed = trim_silence(&samples, 300);
+    // Cut where the voice is clearly audible: the end of speech is then one sharp instant
+    // that every VAD (and the load tool) places at the same sample.
+    let trimmed = trim_silence(&samples, 1000);
     let mut resampler = Resampler::new(wav_rate, rate)?;
     let mut out = Vec::with_capacity(trimmed.len() * rate as usize / wav_rate as usize + 64);
     resampler.process(trimmed, &mut out);
@@ -57,14 +62,24 @@ pub fn parse_wav(bytes: &[u8]) -> anyhow::Result<(u32, Vec<i16>)> {
     let mut rate = 0u32;
     while pos + 8 <= bytes.len() {
         let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes([bytes[pos + 4], bytes[pos + 5], bytes[pos + 6], bytes[pos + 7]]) as usize;
+        let len = u32::from_le_bytes([
+            bytes[pos + 4],
+            bytes[pos + 5],
+            bytes[pos + 6],
+            bytes[pos + 7],
+        ]) as usize;
         let body = pos + 8;
         if id == b"fmt " {
             if body + 16 > bytes.len() {
                 bail!("truncated fmt chunk");
             }
             let channels = u16::from_le_bytes([bytes[body + 2], bytes[body + 3]]);
-            rate = u32::from_le_bytes([bytes[body + 4], bytes[body + 5], bytes[body + 6], bytes[body + 7]]);
+            rate = u32::from_le_bytes([
+                bytes[body + 4],
+                bytes[body + 5],
+                bytes[body + 6],
+                bytes[body + 7],
+            ]);
             let bits = u16::from_le_bytes([bytes[body + 14], bytes[body + 15]]);
             if channels != 1 || bits != 16 {
                 bail!("expected 16-bit mono WAV, got {channels} channels of {bits} bits");
@@ -74,7 +89,10 @@ pub fn parse_wav(bytes: &[u8]) -> anyhow::Result<(u32, Vec<i16>)> {
                 bail!("WAV data before fmt");
             }
             let end = body.saturating_add(len).min(bytes.len());
-            return Ok((rate, voice_core::audio::pcm::from_le_bytes(&bytes[body..end])));
+            return Ok((
+                rate,
+                voice_core::audio::pcm::from_le_bytes(&bytes[body..end]),
+            ));
         }
         pos = body.saturating_add(len + (len & 1));
     }

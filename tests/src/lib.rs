@@ -26,9 +26,18 @@ impl Harness {
         let fake = FakeOpenAi::start(fake).await?;
         let mut vars: Vec<(String, String)> = vec![
             ("VOICE_BRIDGE__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
-            ("VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__URL".into(), fake.url()),
-            ("VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__API_KEY".into(), API_KEY.into()),
-            ("VOICE_BRIDGE__SERVER__SHUTDOWN_GRACE_SECS".into(), "2".into()),
+            (
+                "VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__URL".into(),
+                fake.url(),
+            ),
+            (
+                "VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__API_KEY".into(),
+                API_KEY.into(),
+            ),
+            (
+                "VOICE_BRIDGE__SERVER__SHUTDOWN_GRACE_SECS".into(),
+                "2".into(),
+            ),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = BridgeConfig::from_env(&vars)?;
@@ -43,7 +52,13 @@ impl Harness {
             })
             .await;
         });
-        Ok(Self { addr, fake, state, stop: Some(stop), server: Some(server) })
+        Ok(Self {
+            addr,
+            fake,
+            state,
+            stop: Some(stop),
+            server: Some(server),
+        })
     }
 
     /// `ws://…/stream/{domain}/{call}?{query}`
@@ -79,7 +94,9 @@ impl Harness {
 
 fn init_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -99,8 +116,13 @@ pub mod raw {
     pub fn frames(samples: &[i16], rate: u32, silence_ms: u32) -> Vec<Vec<u8>> {
         let n = (rate / 50) as usize;
         let mut all = samples.to_vec();
-        all.resize(all.len().div_ceil(n) * n + (silence_ms * rate / 1000) as usize, 0);
-        all.chunks(n).map(voice_core::audio::pcm::to_le_bytes).collect()
+        all.resize(
+            all.len().div_ceil(n) * n + (silence_ms * rate / 1000) as usize,
+            0,
+        );
+        all.chunks(n)
+            .map(voice_core::audio::pcm::to_le_bytes)
+            .collect()
     }
 
     /// Sends frames in real time (one per 20 ms), collecting binary audio the bridge sends
@@ -111,7 +133,9 @@ pub mod raw {
         for frame in frames {
             tick.tick().await;
             ws.send(Message::Binary(frame.clone().into())).await?;
-            while let Ok(Some(msg)) = tokio::time::timeout(Duration::from_millis(0), ws.next()).await {
+            while let Ok(Some(msg)) =
+                tokio::time::timeout(Duration::from_millis(0), ws.next()).await
+            {
                 if let Message::Binary(b) = msg? {
                     received += b.len();
                 }

@@ -10,12 +10,15 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
-use voice_sim::fake_openai::{Fault, FakeOpenAiConfig};
+use voice_sim::fake_openai::{FakeOpenAiConfig, Fault};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn fake() -> FakeOpenAiConfig {
-    FakeOpenAiConfig { api_key: e2e_tests::API_KEY.into(), ..FakeOpenAiConfig::default() }
+    FakeOpenAiConfig {
+        api_key: e2e_tests::API_KEY.into(),
+        ..FakeOpenAiConfig::default()
+    }
 }
 
 async fn connect(url: &str) -> Ws {
@@ -28,7 +31,9 @@ async fn closed_with(ws: &mut Ws) -> (u16, String) {
     let wait = tokio::time::timeout(Duration::from_secs(10), async {
         while let Some(msg) = ws.next().await {
             match msg {
-                Ok(Message::Close(Some(frame))) => return (u16::from(frame.code), frame.reason.to_string()),
+                Ok(Message::Close(Some(frame))) => {
+                    return (u16::from(frame.code), frame.reason.to_string())
+                }
                 Ok(Message::Close(None)) => return (1005, String::new()),
                 Ok(_) => continue,
                 Err(_) => return (1006, String::new()),
@@ -46,7 +51,9 @@ fn silence(rate: u32) -> Message {
 /// A healthy call that keeps streaming silence; reports whether it is still open.
 async fn healthy_call(h: &Harness, call: &str) -> (Ws, ()) {
     let mut ws = connect(&h.url("pbx.example.com", call, "rate=8000")).await;
-    ws.send(Message::Text(r#"{"type":"start"}"#.into())).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"start"}"#.into()))
+        .await
+        .unwrap();
     for _ in 0..5 {
         ws.send(silence(8000)).await.unwrap();
     }
@@ -69,33 +76,48 @@ async fn still_open(ws: &mut Ws) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_json_odd_and_oversized_frames_close_only_that_call() {
-    let h = Harness::start(fake(), &[("VOICE_BRIDGE__SERVER__MAX_FRAME_BYTES", "4096")]).await.unwrap();
+    let h = Harness::start(fake(), &[("VOICE_BRIDGE__SERVER__MAX_FRAME_BYTES", "4096")])
+        .await
+        .unwrap();
     let (mut good, _) = healthy_call(&h, "good-1").await;
 
     let mut bad = connect(&h.url("pbx.example.com", "bad-json", "rate=8000")).await;
-    bad.send(Message::Text(r#"{"type":"start"}"#.into())).await.unwrap();
-    bad.send(Message::Text(r#"{"type":"dtmf","digit":"#.into())).await.unwrap();
+    bad.send(Message::Text(r#"{"type":"start"}"#.into()))
+        .await
+        .unwrap();
+    bad.send(Message::Text(r#"{"type":"dtmf","digit":"#.into()))
+        .await
+        .unwrap();
     let (code, reason) = closed_with(&mut bad).await;
     assert_eq!(code, 1007, "{reason}");
     assert!(reason.contains("malformed JSON"), "{reason}");
 
     let mut bad = connect(&h.url("pbx.example.com", "bad-odd", "rate=8000")).await;
-    bad.send(Message::Binary(vec![0u8; 321].into())).await.unwrap();
+    bad.send(Message::Binary(vec![0u8; 321].into()))
+        .await
+        .unwrap();
     let (code, reason) = closed_with(&mut bad).await;
     assert_eq!(code, 1007, "{reason}");
     assert!(reason.contains("321 bytes"), "{reason}");
 
     let mut bad = connect(&h.url("pbx.example.com", "bad-stereo", "rate=8000&mix=stereo")).await;
-    bad.send(Message::Binary(vec![0u8; 642].into())).await.unwrap();
+    bad.send(Message::Binary(vec![0u8; 642].into()))
+        .await
+        .unwrap();
     let (code, _) = closed_with(&mut bad).await;
     assert_eq!(code, 1007);
 
     let mut bad = connect(&h.url("pbx.example.com", "bad-big", "rate=8000")).await;
-    bad.send(Message::Binary(vec![0u8; 8192].into())).await.unwrap();
+    bad.send(Message::Binary(vec![0u8; 8192].into()))
+        .await
+        .unwrap();
     let (code, reason) = closed_with(&mut bad).await;
     assert_eq!(code, 1009, "{reason}");
 
-    assert!(still_open(&mut good).await, "a healthy call was hurt by another call's bad input");
+    assert!(
+        still_open(&mut good).await,
+        "a healthy call was hurt by another call's bad input"
+    );
     assert!(h.state.metrics.bad_frames.get() >= 4);
     good.close(None).await.unwrap();
     assert!(h.wait_idle(Duration::from_secs(10)).await);
@@ -105,16 +127,31 @@ async fn malformed_json_odd_and_oversized_frames_close_only_that_call() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_dialect_and_bad_parameters_are_refused_at_the_handshake() {
     let h = Harness::start(fake(), &[]).await.unwrap();
-    let mut req = h.url("pbx.example.com", "c1", "").into_client_request().unwrap();
-    req.headers_mut().insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
-    let err = connect_async(req).await.expect_err("an unknown subprotocol must be refused");
+    let mut req = h
+        .url("pbx.example.com", "c1", "")
+        .into_client_request()
+        .unwrap();
+    req.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "mqtt".parse().unwrap());
+    let err = connect_async(req)
+        .await
+        .expect_err("an unknown subprotocol must be refused");
     assert!(err.to_string().contains("400"), "{err}");
 
-    for query in ["dialect=asterisk", "rate=24", "mix=surround", "playout=loud"] {
-        let err = connect_async(h.url("pbx.example.com", "c2", query)).await.expect_err(query);
+    for query in [
+        "dialect=asterisk",
+        "rate=24",
+        "mix=surround",
+        "playout=loud",
+    ] {
+        let err = connect_async(h.url("pbx.example.com", "c2", query))
+            .await
+            .expect_err(query);
         assert!(err.to_string().contains("400"), "{query}: {err}");
     }
-    let err = connect_async(format!("{}/stream/a/b/c", h.ws_base())).await.expect_err("too many segments");
+    let err = connect_async(format!("{}/stream/a/b/c", h.ws_base()))
+        .await
+        .expect_err("too many segments");
     assert!(err.to_string().contains("400"), "{err}");
     assert!(h.state.metrics.calls_refused.get() >= 6);
     h.stop().await;
@@ -126,7 +163,10 @@ async fn unknown_tenant_and_missing_metadata_are_closed_with_a_reason() {
         fake(),
         &[
             ("VOICE_BRIDGE__SERVER__ALLOW_UNKNOWN_TENANTS", "false"),
-            ("VOICE_BRIDGE__TENANTS__KNOWN.EXAMPLE__AGENT__VOICE", "cedar"),
+            (
+                "VOICE_BRIDGE__TENANTS__KNOWN.EXAMPLE__AGENT__VOICE",
+                "cedar",
+            ),
             ("VOICE_BRIDGE__SERVER__METADATA_TIMEOUT_MS", "300"),
         ],
     )
@@ -138,7 +178,11 @@ async fn unknown_tenant_and_missing_metadata_are_closed_with_a_reason() {
 
     // Tenant and call in the metadata instead of the path: accepted.
     let mut ws = connect(&format!("{}/stream", h.ws_base())).await;
-    ws.send(Message::Text(r#"{"domain_name":"known.example","uuid":"meta-1"}"#.into())).await.unwrap();
+    ws.send(Message::Text(
+        r#"{"domain_name":"known.example","uuid":"meta-1"}"#.into(),
+    ))
+    .await
+    .unwrap();
     assert!(still_open(&mut ws).await);
     ws.close(None).await.unwrap();
 
@@ -152,7 +196,15 @@ async fn unknown_tenant_and_missing_metadata_are_closed_with_a_reason() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn provider_refusing_or_dropping_closes_the_call_cleanly() {
-    let h = Harness::start(FakeOpenAiConfig { fault: Fault::RefuseUpgrade(401), ..fake() }, &[]).await.unwrap();
+    let h = Harness::start(
+        FakeOpenAiConfig {
+            fault: Fault::RefuseUpgrade(401),
+            ..fake()
+        },
+        &[],
+    )
+    .await
+    .unwrap();
     let mut ws = connect(&h.url("pbx.example.com", "refused", "rate=8000")).await;
     ws.send(silence(8000)).await.unwrap();
     let (code, reason) = closed_with(&mut ws).await;
@@ -160,7 +212,15 @@ async fn provider_refusing_or_dropping_closes_the_call_cleanly() {
     assert!(h.state.metrics.provider_errors.get() >= 1);
     h.stop().await;
 
-    let h = Harness::start(FakeOpenAiConfig { fault: Fault::CloseAfterMs(300), ..fake() }, &[]).await.unwrap();
+    let h = Harness::start(
+        FakeOpenAiConfig {
+            fault: Fault::CloseAfterMs(300),
+            ..fake()
+        },
+        &[],
+    )
+    .await
+    .unwrap();
     let mut ws = connect(&h.url("pbx.example.com", "dropped", "rate=8000")).await;
     let sender = async {
         for _ in 0..100 {
@@ -181,9 +241,15 @@ async fn provider_refusing_or_dropping_closes_the_call_cleanly() {
 async fn close_code_1000_ends_the_call_at_once() {
     let h = Harness::start(fake(), &[]).await.unwrap();
     let (mut ws, _) = healthy_call(&h, "hangup-1").await;
-    ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame { code: CloseCode::Normal, reason: "".into() }))
-        .await
-        .unwrap();
-    assert!(h.wait_idle(Duration::from_secs(3)).await, "a hangup must not wait for a reconnect");
+    ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+    .await
+    .unwrap();
+    assert!(
+        h.wait_idle(Duration::from_secs(3)).await,
+        "a hangup must not wait for a reconnect"
+    );
     h.stop().await;
 }

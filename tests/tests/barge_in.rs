@@ -22,8 +22,12 @@ async fn barge_in_clears_playout_and_truncates_at_the_heard_position() {
         ..FakeOpenAiConfig::default()
     };
     let h = Harness::start(fake, &[]).await.unwrap();
-    let (mut ws, _) = connect_async(h.url("pbx.example.com", "barge-1", "rate=16000")).await.unwrap();
-    ws.send(Message::Text(r#"{"type":"start"}"#.into())).await.unwrap();
+    let (mut ws, _) = connect_async(h.url("pbx.example.com", "barge-1", "rate=16000"))
+        .await
+        .unwrap();
+    ws.send(Message::Text(r#"{"type":"start"}"#.into()))
+        .await
+        .unwrap();
 
     let question = synthesize("Qual é o horário de funcionamento?", PT_BR, RATE).unwrap();
     let interruption = synthesize("Espera, espera, só uma pergunta.", PT_BR, RATE).unwrap();
@@ -38,7 +42,9 @@ async fn barge_in_clears_playout_and_truncates_at_the_heard_position() {
     let mut audio_bytes_before_clear = 0usize;
     let mut stale_bytes = 0usize;
     let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline && cleared_at.map_or(true, |c| c.elapsed() < Duration::from_millis(300)) {
+    while Instant::now() < deadline
+        && cleared_at.map_or(true, |c| c.elapsed() < Duration::from_millis(300))
+    {
         tick.tick().await;
         // Caller: the question, then silence; 800 ms into the answer, the interruption.
         let frame = match script.next() {
@@ -68,19 +74,36 @@ async fn barge_in_clears_playout_and_truncates_at_the_heard_position() {
     let first_audio = first_audio.expect("the agent never answered");
     let cleared_at = cleared_at.expect("no clearAudio after the caller barged in");
     assert!(barging_since.is_some());
-    assert_eq!(stale_bytes, 0, "audio of the interrupted answer arrived after the clear");
+    assert_eq!(
+        stale_bytes, 0,
+        "audio of the interrupted answer arrived after the clear"
+    );
 
     // What the caller heard: FreeSWITCH plays from the first frame, in real time, until the clear.
     let heard_ms = cleared_at.duration_since(first_audio).as_millis() as i64;
     let sent_ms = (audio_bytes_before_clear / 32) as i64;
-    assert!(sent_ms <= heard_ms + 100, "sent {sent_ms} ms ahead of playback ({heard_ms} ms heard)");
+    assert!(
+        sent_ms <= heard_ms + 100,
+        "sent {sent_ms} ms ahead of playback ({heard_ms} ms heard)"
+    );
     let stats = h.fake.stats();
     assert_eq!(stats.truncates.len(), 1, "{:?}", stats.truncates);
     let t = &stats.truncates[0];
-    eprintln!("heard ~{heard_ms} ms, sent {sent_ms} ms, truncated at {} of {} ms generated", t.audio_end_ms, t.generated_ms);
+    eprintln!(
+        "heard ~{heard_ms} ms, sent {sent_ms} ms, truncated at {} of {} ms generated",
+        t.audio_end_ms, t.generated_ms
+    );
     assert!(t.audio_end_ms as i64 <= t.generated_ms as i64);
-    assert!((t.audio_end_ms as i64 - heard_ms).abs() <= 120, "truncated at {} ms, caller heard ~{heard_ms} ms", t.audio_end_ms);
-    assert!(stats.protocol_errors.is_empty(), "{:?}", stats.protocol_errors);
+    assert!(
+        (t.audio_end_ms as i64 - heard_ms).abs() <= 120,
+        "truncated at {} ms, caller heard ~{heard_ms} ms",
+        t.audio_end_ms
+    );
+    assert!(
+        stats.protocol_errors.is_empty(),
+        "{:?}",
+        stats.protocol_errors
+    );
     assert_eq!(h.state.metrics.barge_ins.get(), 1);
     ws.close(None).await.unwrap();
     h.stop().await;

@@ -70,7 +70,8 @@ impl EnergyVad {
 
     /// Stream time (µs) at sample 0 of the current rate (the rate can change mid-stream).
     fn stream_us_base(&self) -> u64 {
-        self.stream_us.saturating_sub(self.samples * 1_000_000 / u64::from(self.rate))
+        self.stream_us
+            .saturating_sub(self.samples * 1_000_000 / u64::from(self.rate))
     }
 
     pub fn push(&mut self, samples: &[i16], out: &mut Vec<VadEvent>) {
@@ -101,9 +102,13 @@ impl EnergyVad {
         if loud && self.last_loud.is_none() {
             let audio_start_ms = (start_us / 1000).saturating_sub(self.prefix_padding_ms);
             out.push(VadEvent::Started { audio_start_ms });
-            let last = self.window.iter().rposition(|&s| i32::from(s).abs() >= self.sample_threshold);
+            let last = self
+                .window
+                .iter()
+                .rposition(|&s| i32::from(s).abs() >= self.sample_threshold);
             let first_in_window = self.samples - self.window.len() as u64;
-            self.last_loud = Some(first_in_window + last.map_or(self.window.len() as u64, |i| i as u64 + 1));
+            self.last_loud =
+                Some(first_in_window + last.map_or(self.window.len() as u64, |i| i as u64 + 1));
         }
         self.window.clear();
     }

@@ -67,15 +67,23 @@ pub struct Utterance {
 
 impl Utterance {
     /// Builds the frames from mono samples at `rate`.
+    ///
+    /// Leading silence is added so the speech ends in the middle of its last frame. A
+    /// frame-clocked VAD (the fake provider's, like the real ones) sees the end of speech
+    /// one frame later if it falls in the last instant of a frame; placing it mid-frame
+    /// keeps that ±1 frame quantisation out of the latency the load tool reports.
     pub fn from_samples(text: &str, samples: &[i16], rate: u32) -> Self {
         let frame = frame_samples(rate);
-        let frames = samples.len().div_ceil(frame).max(1);
-        let mut padded = Vec::with_capacity(frames * frame * 2);
+        let lead = (frame / 2 + frame - samples.len() % frame) % frame;
+        let speech_samples = lead + samples.len();
+        let frames = speech_samples.div_ceil(frame).max(1);
+        let mut padded = vec![0u8; lead * 2];
+        padded.reserve(frames * frame * 2);
         voice_core::audio::pcm::write_le(samples, &mut padded);
         padded.resize(frames * frame * 2, 0);
         Utterance {
             text: text.to_string(),
-            speech_samples: samples.len(),
+            speech_samples,
             frames,
             frame_bytes: frame * 2,
             bytes: Bytes::from(padded),
@@ -142,14 +150,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn pads_to_whole_frames_and_slices_without_copying() {
+    fn pads_to_whole_frames_ending_speech_mid_frame() {
         let u = Utterance::from_samples("x", &[1i16; 500], 16000);
-        assert_eq!((u.frames, u.speech_samples), (2, 500));
+        // 300 samples of lead-in silence put the end of speech at the middle of frame 2.
+        assert_eq!((u.frames, u.speech_samples), (3, 800));
         assert_eq!(u.frame(0).len(), 640);
-        let last = voice_core::audio::pcm::from_le_bytes(&u.frame(1));
-        assert_eq!(last[..180], [1; 180]);
-        assert!(last[180..].iter().all(|&s| s == 0));
-        assert!(u.frame(2).iter().all(|&b| b == 0));
+        let first = voice_core::audio::pcm::from_le_bytes(&u.frame(0));
+        assert!(first[..300].iter().all(|&s| s == 0));
+        assert_eq!(first[300..], [1; 20]);
+        let last = voice_core::audio::pcm::from_le_bytes(&u.frame(2));
+        assert_eq!(last[..160], [1; 160]);
+        assert!(last[160..].iter().all(|&s| s == 0));
+        assert!(u.frame(3).iter().all(|&b| b == 0));
         assert_eq!(silence(640).len(), 640);
         assert_eq!(silence(4000).len(), 4000);
     }

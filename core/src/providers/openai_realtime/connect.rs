@@ -29,7 +29,8 @@ pub async fn open(
     let request = build_request(cfg, &key)?;
     let budget = Duration::from_millis(cfg.connect_timeout_ms);
     tokio::time::timeout(budget, async {
-        let (mut ws, _response) = tokio_tungstenite::connect_async(request)
+        // No Nagle: a 20 ms audio append must leave now, not wait for the last one's ACK.
+        let (mut ws, _response) = tokio_tungstenite::connect_async_with_config(request, None, true)
             .await
             .map_err(upgrade_error)?;
         wait_for(&mut ws, "session.created").await?;
