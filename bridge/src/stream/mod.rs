@@ -35,6 +35,9 @@ pub mod close_code {
     pub const INTERNAL: u16 = 1011;
 }
 
+/// Read buffer for each stream; larger messages still arrive whole.
+const READ_BUFFER: usize = 16 * 1024;
+
 /// An upgraded stream and what its handshake said.
 pub struct Connection {
     pub socket: WebSocket,
@@ -92,7 +95,12 @@ pub async fn handler(
         .max_frame_bytes
         .saturating_mul(2)
         .max(64 * 1024);
-    let mut ws = ws.max_message_size(limit).max_frame_size(limit);
+    // tungstenite zero-fills its whole read buffer on every read: keep it near the size of
+    // a frame (128 KiB by default cost more CPU than everything else on a call).
+    let mut ws = ws
+        .max_message_size(limit)
+        .max_frame_size(limit)
+        .read_buffer_size(READ_BUFFER);
     if dialect == Dialect::AudioFork {
         ws = ws.protocols([AUDIO_FORK_SUBPROTOCOL]);
     }

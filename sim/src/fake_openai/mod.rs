@@ -212,7 +212,11 @@ async fn handle_connection(tcp: TcpStream, shared: Arc<Shared>, shutdown: watch:
     };
     let accepted = tokio::time::timeout(
         UPGRADE_TIMEOUT,
-        tokio_tungstenite::accept_hdr_async(tcp, callback),
+        tokio_tungstenite::accept_hdr_async_with_config(
+            tcp,
+            callback,
+            Some(crate::freeswitch::connection::small_read_buffer()),
+        ),
     )
     .await;
     let ws = match accepted {

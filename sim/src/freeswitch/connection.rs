@@ -66,7 +66,7 @@ pub async fn open(
     let timeout = profile.connect_timeout();
     match tokio::time::timeout(
         timeout,
-        tokio_tungstenite::connect_async_with_config(request, None, true),
+        tokio_tungstenite::connect_async_with_config(request, Some(small_read_buffer()), true),
     )
     .await
     {
@@ -160,4 +160,10 @@ mod tests {
             .to_ascii_lowercase()
             .contains("sec-websocket-protocol: audio.drachtio.org"));
     }
+}
+
+/// tungstenite zero-fills its whole read buffer on every read (128 KiB by default): keep
+/// it small so hundreds of simulated calls cost little.
+pub(crate) fn small_read_buffer() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
 }

@@ -6,6 +6,7 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::debug;
@@ -30,9 +31,12 @@ pub async fn open(
     let budget = Duration::from_millis(cfg.connect_timeout_ms);
     tokio::time::timeout(budget, async {
         // No Nagle: a 20 ms audio append must leave now, not wait for the last one's ACK.
-        let (mut ws, _response) = tokio_tungstenite::connect_async_with_config(request, None, true)
-            .await
-            .map_err(upgrade_error)?;
+        // A small read buffer: tungstenite zero-fills all of it on every read.
+        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let (mut ws, _response) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                .await
+                .map_err(upgrade_error)?;
         wait_for(&mut ws, "session.created").await?;
         let update = ClientEvent::SessionUpdate {
             session: session_update(cfg, persona, wire),
