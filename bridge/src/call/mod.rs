@@ -170,6 +170,9 @@ impl Call {
             call = %id, tenant = %tenant, dialect = conn.dialect.name(), rate, mix = ?mix,
             playout = mode.name(), agent = agent.name(), "call started"
         );
+        if mix == Mix::Mixed {
+            warn!(call = %id, "mix=mixed: the agent hears its own voice in the caller's audio; use mono or stereo");
+        }
         Self {
             dialect: conn.dialect,
             rate,
