@@ -43,7 +43,7 @@ async fn barge_in_clears_playout_and_truncates_at_the_heard_position() {
     let mut stale_bytes = 0usize;
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline
-        && cleared_at.map_or(true, |c| c.elapsed() < Duration::from_millis(300))
+        && cleared_at.is_none_or(|c| c.elapsed() < Duration::from_millis(300))
     {
         tick.tick().await;
         // Caller: the question, then silence; 800 ms into the answer, the interruption.

@@ -105,6 +105,12 @@ fn fmt_duration(d: Duration) -> String {
     format!("{} ms", d.as_millis())
 }
 
+/// tungstenite zero-fills its whole read buffer on every read (128 KiB by default): keep
+/// it small so hundreds of simulated calls cost little.
+pub(crate) fn small_read_buffer() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
+    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -160,10 +166,4 @@ mod tests {
             .to_ascii_lowercase()
             .contains("sec-websocket-protocol: audio.drachtio.org"));
     }
-}
-
-/// tungstenite zero-fills its whole read buffer on every read (128 KiB by default): keep
-/// it small so hundreds of simulated calls cost little.
-pub(crate) fn small_read_buffer() -> tokio_tungstenite::tungstenite::protocol::WebSocketConfig {
-    tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024)
 }
