@@ -35,8 +35,9 @@ pub mod close_code {
     pub const INTERNAL: u16 = 1011;
 }
 
-/// Read buffer for each stream; larger messages still arrive whole.
-const READ_BUFFER: usize = 16 * 1024;
+/// Read buffer for each stream (a 20 ms frame is 320–3840 B); larger messages still
+/// arrive whole, over several reads.
+const READ_BUFFER: usize = 4 * 1024;
 
 /// An upgraded stream and what its handshake said.
 pub struct Connection {

@@ -60,6 +60,15 @@ impl ClientEvent {
     }
 
     pub fn to_json(&self) -> String {
+        // The audio append goes out 50 times a second per call: base64 needs no JSON
+        // escaping, so write it directly instead of scanning it through the serializer.
+        if let Self::Append { audio } = self {
+            let mut out = String::with_capacity(audio.len() + 48);
+            out.push_str(r#"{"type":"input_audio_buffer.append","audio":""#);
+            out.push_str(audio);
+            out.push_str(r#""}"#);
+            return out;
+        }
         // Serializing these plain types cannot fail; fall back to an inert event if it did.
         serde_json::to_string(self).unwrap_or_else(|_| r#"{"type":"noop"}"#.to_string())
     }

@@ -32,7 +32,7 @@ pub async fn open(
     tokio::time::timeout(budget, async {
         // No Nagle: a 20 ms audio append must leave now, not wait for the last one's ACK.
         // A small read buffer: tungstenite zero-fills all of it on every read.
-        let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+        let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
         let (mut ws, _response) =
             tokio_tungstenite::connect_async_with_config(request, Some(config), true)
                 .await
