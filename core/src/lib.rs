@@ -11,5 +11,6 @@ pub mod agent;
 pub mod audio;
 pub mod config;
 pub mod esl;
+pub mod onnx;
 pub mod providers;
 pub mod telemetry;
