@@ -82,14 +82,46 @@ impl Harness {
         false
     }
 
-    pub async fn stop(mut self) {
+    /// Sends the shutdown signal (as SIGTERM does) without waiting.
+    pub fn begin_stop(&mut self) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
+    }
+
+    /// Whether the server has finished within `within` (after [`Self::begin_stop`]).
+    pub async fn stopped_within(&mut self, within: Duration) -> bool {
+        match self.server.as_mut() {
+            Some(server) => tokio::time::timeout(within, server).await.is_ok(),
+            None => true,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        self.begin_stop();
         if let Some(server) = self.server.take() {
             let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
         }
     }
+}
+
+/// A plain HTTP/1.0 GET: (status, body).
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+    tcp.write_all(format!("GET {path} HTTP/1.0\r\nHost: test\r\n\r\n").as_bytes())
+        .await?;
+    let mut raw = String::new();
+    tcp.read_to_string(&mut raw).await?;
+    let status = raw
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map_or(String::new(), |(_, b)| b.to_string());
+    Ok((status, body))
 }
 
 fn init_logs() {

@@ -263,3 +263,62 @@ async fn mixed_streams_are_decoded_and_answered() {
     );
     h.stop().await;
 }
+
+/// One short call through a bridge configured with `env`; returns the audio heard (ms).
+async fn one_call(env: &[(&str, &str)], rate: u32) -> (f64, Harness) {
+    let fake = FakeOpenAiConfig {
+        api_key: e2e_tests::API_KEY.into(),
+        think_ms: 0,
+        reply_text: REPLY.into(),
+        ..FakeOpenAiConfig::default()
+    };
+    let h = Harness::start(fake, env).await.unwrap();
+    let mut spec = CallSpec::new(h.ws_base());
+    spec.rate = rate;
+    spec.script = vec![CallerTurn::new("Bom dia, qual é o horário de atendimento?")];
+    spec.max_turns = Some(1);
+    spec.max_duration = Duration::from_secs(20);
+    let report = run_call(spec).await;
+    assert_eq!(report.error_total(), 0, "{:?}", report.errors);
+    (report.turns.first().map_or(0.0, |t| t.answer_audio_ms), h)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn g711_passthrough_and_the_beta_protocol_answer_too() {
+    let reply_ms = synthesize(REPLY, PT_BR, 24000).unwrap().len() as f64 / 24.0;
+    // 8 kHz calls straight to μ-law, no resampling.
+    let (heard, h) = one_call(
+        &[(
+            "VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__G711_PASSTHROUGH",
+            "true",
+        )],
+        8000,
+    )
+    .await;
+    assert!(
+        heard >= reply_ms - 60.0,
+        "passthrough: heard {heard:.0} of {reply_ms:.0} ms"
+    );
+    assert!(
+        h.fake.stats().protocol_errors.is_empty(),
+        "{:?}",
+        h.fake.stats().protocol_errors
+    );
+    h.stop().await;
+    // The old beta protocol, behind a setting.
+    let (heard, h) = one_call(
+        &[("VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__PROTOCOL", "beta")],
+        16000,
+    )
+    .await;
+    assert!(
+        heard >= reply_ms - 60.0,
+        "beta: heard {heard:.0} of {reply_ms:.0} ms"
+    );
+    assert!(
+        h.fake.stats().protocol_errors.is_empty(),
+        "{:?}",
+        h.fake.stats().protocol_errors
+    );
+    h.stop().await;
+}
