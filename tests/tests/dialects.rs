@@ -146,7 +146,7 @@ async fn every_inbound_dialect_and_playout_mode_gets_its_answer() {
             ("VOICE_BRIDGE__ESL__ENABLED", "true"),
             ("VOICE_BRIDGE__ESL__ADDRESS", &esl_addr),
             ("VOICE_BRIDGE__ESL__PASSWORD", ESL_PASSWORD),
-            // Timing is not under test here (the load tool measures it): absorb a busy CI box.
+            // Timing is not under test here (the load tool measures gaps and latency).
             ("VOICE_BRIDGE__PLAYOUT__LEAD_MS", "160"),
         ],
     )

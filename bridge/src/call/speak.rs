@@ -1,0 +1,218 @@
+//! Agent → FreeSWITCH: agent events, barge-in, and the paced playout of its audio.
+
+use std::time::Instant;
+
+use axum::extract::ws::Message;
+use tracing::{debug, info, warn};
+use voice_core::agent::{AgentError, AgentEvent, AgentInput, AgentSession};
+use voice_core::audio::Resampler;
+
+use super::{Agent, Call, End, CANCELLED_MEMORY, FILE_LEAD_MS};
+use crate::playout::{encoder, PlayoutMode};
+
+impl Call {
+    pub(super) fn on_agent_connected(
+        &mut self,
+        result: Result<AgentSession, AgentError>,
+    ) -> Option<End> {
+        let started = match &self.agent {
+            Agent::Connecting(_, t) => *t,
+            _ => Instant::now(),
+        };
+        let session = match result {
+            Ok(s) => s,
+            Err(e) => {
+                self.state.metrics.provider_errors.inc();
+                self.agent = Agent::Gone;
+                return Some(End::AgentFailed(e.to_string()));
+            }
+        };
+        self.state
+            .metrics
+            .provider_connect_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let (to, from) = match (
+            Resampler::new(self.rate, session.input_rate),
+            Resampler::new(session.output_rate, self.rate),
+        ) {
+            (Ok(to), Ok(from)) => (to, from),
+            (Err(e), _) | (_, Err(e)) => {
+                self.agent = Agent::Gone;
+                return Some(End::AgentFailed(e.to_string()));
+            }
+        };
+        let mut to = to;
+        let held = std::mem::take(&mut self.held);
+        if !held.is_empty() {
+            let mut out = Vec::new();
+            to.process(&held, &mut out);
+            let _ = session.input.try_send(AgentInput::Audio(out));
+        }
+        debug!(call = %self.id, ms = started.elapsed().as_millis() as u64, "agent ready");
+        self.to_agent = Some(to);
+        self.from_agent = Some(from);
+        self.agent = Agent::Ready(session);
+        None
+    }
+
+    pub(super) async fn on_agent_event(&mut self, event: AgentEvent) -> Option<End> {
+        let now = Instant::now();
+        match event {
+            AgentEvent::Audio { item_id, samples } => {
+                if self.cancelled.contains(&item_id) {
+                    return None; // late audio of an answer the caller interrupted
+                }
+                if self.current_item.as_deref() != Some(item_id.as_str()) {
+                    self.current_item = Some(item_id);
+                    self.item_start_ms = self.queue.end_position_ms();
+                    self.item_sent = false;
+                    self.answer_complete = false;
+                }
+                self.timing.provider_audio(now, &self.state.metrics);
+                let mut out = Vec::with_capacity(samples.len());
+                if let Some(r) = self.from_agent.as_mut() {
+                    r.process(&samples, &mut out);
+                }
+                self.queue.push(&out);
+                // Send at once what is due: the first frame must not wait for a timer tick.
+                self.send_due_playout().await;
+            }
+            AgentEvent::AudioDone { item_id } => {
+                if self.current_item.as_deref() == Some(item_id.as_str()) {
+                    let mut out = Vec::new();
+                    if let Some(r) = self.from_agent.as_mut() {
+                        r.flush(&mut out);
+                    }
+                    self.queue.push(&out);
+                    self.queue.end_of_answer();
+                    self.answer_complete = true;
+                    self.send_due_playout().await;
+                }
+            }
+            AgentEvent::SpeechStarted => {
+                if self.queue.is_playing(now) {
+                    self.barge_in(now).await;
+                }
+            }
+            AgentEvent::SpeechStopped => self.timing.caller_stopped(now),
+            AgentEvent::Transcript { role, text } => {
+                info!(call = %self.id, role = ?role, text = %text, "transcript");
+                self.transcript.push((role, text));
+            }
+            AgentEvent::ToolCall { call_id, name, .. } => {
+                // Tools arrive with the realtime-agents work; answer so the model goes on.
+                warn!(call = %self.id, tool = %name, "tool not available on this bridge");
+                if let Agent::Ready(session) = &self.agent {
+                    let output = format!(r#"{{"error":"tool {name} is not available"}}"#);
+                    let _ = session
+                        .input
+                        .try_send(AgentInput::ToolResult { call_id, output });
+                }
+            }
+            AgentEvent::ResponseDone { status } => {
+                debug!(call = %self.id, %status, "response done")
+            }
+            AgentEvent::Error { message, fatal } => {
+                self.state.metrics.provider_errors.inc();
+                if fatal {
+                    self.agent = Agent::Gone;
+                    return Some(End::AgentFailed(message));
+                }
+                warn!(call = %self.id, error = %message, "provider error");
+            }
+        }
+        None
+    }
+
+    /// The caller spoke over the agent: stop the audio within a frame, tell FreeSWITCH to
+    /// drop what it buffered, and tell the agent how much the caller actually heard.
+    pub(super) async fn barge_in(&mut self, now: Instant) {
+        let heard_ms = self.queue.played_ms(now).saturating_sub(self.item_start_ms);
+        let generation = self.queue.clear(now);
+        if let Some(r) = self.from_agent.as_mut() {
+            r.reset();
+        }
+        self.barge_ins += 1;
+        self.state.metrics.barge_ins.inc();
+        if let Some(message) = self.clear.message {
+            self.send(Message::Text(message.into())).await;
+        }
+        if self.clear.esl_break {
+            self.esl_command(format!("uuid_break {} all", self.id));
+        }
+        if let Some(item_id) = self.current_item.take() {
+            info!(call = %self.id, item = %item_id, heard_ms, generation, "barge-in");
+            if self.cancelled.len() == CANCELLED_MEMORY {
+                self.cancelled.pop_front();
+            }
+            self.cancelled.push_back(item_id.clone());
+            if let Agent::Ready(session) = &self.agent {
+                let heard_ms = heard_ms.min(u32::MAX as u64) as u32;
+                let _ = session
+                    .input
+                    .try_send(AgentInput::Interrupted { item_id, heard_ms });
+            }
+        }
+        self.answer_complete = true;
+    }
+
+    pub(super) fn batch_shape(&self) -> (usize, u64) {
+        let lead = self.settings.playout.lead_ms.max(20) as u64;
+        if self.mode.uses_files() {
+            let ms = if self.item_sent {
+                self.settings.playout.file_chunk_ms
+            } else {
+                self.settings.playout.first_file_chunk_ms
+            };
+            let frames = (ms / 20).max(1) as usize;
+            (frames, frames as u64 * 20 + FILE_LEAD_MS.max(lead))
+        } else {
+            (1, lead)
+        }
+    }
+
+    pub(super) fn playout_due(&self, now: Instant) -> Option<Instant> {
+        let (frames, ahead) = self.batch_shape();
+        self.queue
+            .next_due(now, frames, ahead, self.answer_complete)
+    }
+
+    /// Sends every batch that is due. While the stream is away the audio waits for it.
+    pub(super) async fn send_due_playout(&mut self) {
+        while self.socket.is_some() {
+            let now = Instant::now();
+            let (frames, ahead) = self.batch_shape();
+            let Some(batch) = self.queue.pop_due(now, frames, ahead, self.answer_complete) else {
+                return;
+            };
+            if batch.starts_run && self.item_sent && !self.answer_complete {
+                self.queue.note_underrun();
+                self.state.metrics.playout_underruns.inc();
+            }
+            self.item_sent = true;
+            self.timing.first_frame_sent(now, &self.state.metrics);
+            if self.mode == PlayoutMode::RawAudio && !self.raw_header_sent {
+                self.raw_header_sent = true;
+                self.send(encoder::raw_audio_header(self.rate)).await;
+            }
+            let n = batch.samples.len() / voice_core::audio::frame_samples(self.rate).max(1);
+            self.send(encoder::encode(
+                self.mode,
+                self.rate,
+                &batch.samples,
+                batch.generation,
+            ))
+            .await;
+            self.state.metrics.frames_out.add(n as u64);
+        }
+    }
+
+    pub(super) async fn send(&mut self, msg: Message) {
+        if let Some(socket) = self.socket.as_mut() {
+            if let Err(e) = socket.send(msg).await {
+                debug!(call = %self.id, error = %e, "stream write failed");
+                self.on_disconnect();
+            }
+        }
+    }
+}
