@@ -2,6 +2,7 @@
 //! `models/lib/libonnxruntime.so` (ort's `load-dynamic`): nothing is downloaded at build
 //! time, and a missing or broken library is one clear error at start, never a panic mid-call.
 
+use ort::environment::Environment;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -33,13 +34,21 @@ pub fn models_dir() -> PathBuf {
 /// Loads ONNX Runtime once per process from `dir/lib/libonnxruntime.so`. Later calls
 /// return the first result.
 pub fn init(dir: &Path) -> Result<(), OnnxError> {
-    static RESULT: OnceLock<Result<(), OnnxError>> = OnceLock::new();
-    RESULT
-        .get_or_init(|| load(&dir.join("lib").join("libonnxruntime.so")))
-        .clone()
+    environment(dir).map(|_| ())
 }
 
-fn load(lib: &Path) -> Result<(), OnnxError> {
+/// The process-wide ONNX Runtime environment (loaded by the first call, as [`init`]).
+/// Sessions need it (`Session::builder(env)`), and ort keeps only a weak reference,
+/// so it is held here for the life of the process.
+pub fn environment(dir: &Path) -> Result<&'static Environment, OnnxError> {
+    static RESULT: OnceLock<Result<Environment, OnnxError>> = OnceLock::new();
+    RESULT
+        .get_or_init(|| load(&dir.join("lib").join("libonnxruntime.so")))
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+fn load(lib: &Path) -> Result<Environment, OnnxError> {
     let shown = lib.display().to_string();
     if !lib.is_file() {
         return Err(OnnxError::LibraryMissing(shown));
@@ -51,7 +60,6 @@ fn load(lib: &Path) -> Result<(), OnnxError> {
     builder
         .with_name("voice-ai")
         .build()
-        .map(|_| ())
         .map_err(|e| OnnxError::Load {
             path: shown,
             message: e.to_string(),

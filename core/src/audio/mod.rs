@@ -5,6 +5,8 @@
 pub mod g711;
 pub mod pcm;
 pub mod resample;
+pub mod turn;
+pub mod vad;
 
 pub use resample::Resampler;
 

@@ -1,0 +1,86 @@
+//! The Smart Turn v3.2 ONNX model: 8 s of 16 kHz audio in, the probability that the
+//! speaker has finished their turn out. One session is shared by all calls.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
+
+use super::mel::{log_mel, N_FRAMES, N_MELS, WINDOW_SAMPLES};
+use super::TurnError;
+use crate::onnx;
+
+/// File name under the models directory (fetched by `models/fetch`).
+pub const MODEL_FILE: &str = "smart-turn-v3.2-cpu.onnx";
+const INPUT: &str = "input_features";
+
+pub struct SmartTurnModel {
+    // `Session::run` needs `&mut`; a call holds the lock only for one inference.
+    session: Mutex<Session>,
+}
+
+impl SmartTurnModel {
+    /// Loads the model from `models_dir` (see [`onnx::models_dir`]), loading ONNX Runtime
+    /// first if needed. One intra-op thread, as pipecat does: many calls share few cores.
+    pub fn load(models_dir: &Path) -> Result<Arc<Self>, TurnError> {
+        let path = onnx::model_path(models_dir, MODEL_FILE)?;
+        let env = onnx::environment(models_dir)?;
+        let model_error = |message: String| onnx::OnnxError::Model {
+            path: path.display().to_string(),
+            message,
+        };
+        let fail = |e: &dyn std::fmt::Display| model_error(e.to_string());
+        let session = Session::builder(env)
+            .map_err(|e| fail(&e))?
+            .with_optimization_level(GraphOptimizationLevel::Level3)
+            .map_err(|e| fail(&e))?
+            .with_intra_threads(1)
+            .map_err(|e| fail(&e))?
+            .with_inter_threads(1)
+            .map_err(|e| fail(&e))?
+            .commit_from_file(&path)
+            .map_err(|e| fail(&e))?;
+        Ok(Arc::new(Self {
+            session: Mutex::new(session),
+        }))
+    }
+
+    /// Probability (0..1) that the turn is complete, from mono 16 kHz audio ending now.
+    /// Only the last 8 s count. Blocking (tens of ms): call from `spawn_blocking`.
+    pub fn predict(&self, audio_16k: &[i16]) -> Result<f32, TurnError> {
+        self.predict_features(&log_mel(&model_window(audio_16k)))
+    }
+
+    /// Same, from features already computed by [`log_mel`].
+    pub fn predict_features(&self, features: &[f32]) -> Result<f32, TurnError> {
+        if features.len() != N_MELS * N_FRAMES {
+            return Err(TurnError::FeatureShape(features.len()));
+        }
+        let inference = |e: ort::Error| TurnError::Inference(e.to_string());
+        let input = TensorRef::from_array_view(([1usize, N_MELS, N_FRAMES], features))
+            .map_err(inference)?;
+        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        let outputs = session
+            .run(ort::inputs![INPUT => input])
+            .map_err(inference)?;
+        let (_, values) = outputs[0].try_extract_tensor::<f32>().map_err(inference)?;
+        // The graph ends in a sigmoid, despite the output's name ("logits").
+        match values.first() {
+            Some(&p) if (0.0..=1.0).contains(&p) => Ok(p),
+            other => Err(TurnError::Inference(format!(
+                "expected one probability, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// The last 8 s as f32 in [-1, 1), zero-padded at the beginning when shorter (so the
+/// speech always ends at the right edge, where the model looks).
+pub fn model_window(audio_16k: &[i16]) -> Vec<f32> {
+    let tail = &audio_16k[audio_16k.len().saturating_sub(WINDOW_SAMPLES)..];
+    let mut window = vec![0f32; WINDOW_SAMPLES - tail.len()];
+    window.extend(tail.iter().map(|&s| s as f32 / 32768.0));
+    window
+}

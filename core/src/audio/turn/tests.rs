@@ -1,0 +1,218 @@
+//! Checks against core/tests/fixtures/smart_turn (made by its make_fixture.py from the
+//! Python reference) and the fetched model (scripts/test runs models/fetch first).
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use super::mel::{N_FRAMES, N_MELS};
+use super::*;
+use crate::onnx;
+
+fn fixture_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/smart_turn")
+}
+
+fn reference() -> Value {
+    let text = std::fs::read_to_string(fixture_dir().join("reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Mono 16-bit PCM samples of a fixture WAV (walks the RIFF chunks to "data").
+fn read_wav(name: &str) -> Vec<i16> {
+    let bytes = std::fs::read(fixture_dir().join(name)).unwrap();
+    let mut at = 12;
+    while at + 8 <= bytes.len() {
+        let id = &bytes[at..at + 4];
+        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
+        if id == b"data" {
+            return bytes[at + 8..at + 8 + len]
+                .chunks_exact(2)
+                .map(|b| i16::from_le_bytes([b[0], b[1]]))
+                .collect();
+        }
+        at += 8 + len + (len & 1);
+    }
+    panic!("no data chunk in {name}");
+}
+
+fn floats(v: &Value) -> Vec<f32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn model() -> std::sync::Arc<SmartTurnModel> {
+    SmartTurnModel::load(&onnx::models_dir()).expect("run models/fetch")
+}
+
+const CLIPS: [&str; 2] = ["finished", "cut_off"];
+
+// The reference rounds f64 values to f32 and the fixture stores them to 6 decimals;
+// both front ends compute in f64 from the same f32 samples, so only the order of
+// summation differs (~1e-12). 1e-4 on values spanning about [-1.5, 1.5] still catches
+// any real mistake (a wrong window, filter or frame offset moves values by 1e-2 or more).
+const FEATURE_TOLERANCE: f32 = 1e-4;
+
+#[test]
+fn turn_features_match_the_python_reference() {
+    let reference = reference();
+    let frames: Vec<usize> = reference["frames"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f.as_u64().unwrap() as usize)
+        .collect();
+    for clip in CLIPS {
+        let expected = &reference["clips"][clip];
+        let pcm = read_wav(&format!("{clip}.wav"));
+        assert_eq!(pcm.len() as u64, expected["samples"].as_u64().unwrap());
+        let features = log_mel(&model_window(&pcm));
+        assert_eq!(features.len(), N_MELS * N_FRAMES);
+
+        for (frame, want) in frames
+            .iter()
+            .zip(expected["selected_frames"].as_array().unwrap())
+        {
+            let got: Vec<f32> = (0..N_MELS)
+                .map(|m| features[m * N_FRAMES + frame])
+                .collect();
+            let diff = max_abs_diff(&got, &floats(want));
+            assert!(diff < FEATURE_TOLERANCE, "{clip} frame {frame}: {diff}");
+        }
+        let bin_means: Vec<f32> = features
+            .chunks_exact(N_FRAMES)
+            .map(|row| row.iter().sum::<f32>() / N_FRAMES as f32)
+            .collect();
+        let diff = max_abs_diff(&bin_means, &floats(&expected["bin_means"]));
+        assert!(diff < FEATURE_TOLERANCE, "{clip} bin means: {diff}");
+        let frame_means: Vec<f32> = (0..N_FRAMES)
+            .map(|t| (0..N_MELS).map(|m| features[m * N_FRAMES + t]).sum::<f32>() / N_MELS as f32)
+            .collect();
+        let diff = max_abs_diff(&frame_means, &floats(&expected["frame_means"]));
+        assert!(diff < FEATURE_TOLERANCE, "{clip} frame means: {diff}");
+        let max = features.iter().copied().fold(f32::MIN, f32::max);
+        let min = features.iter().copied().fold(f32::MAX, f32::min);
+        let stats = &expected["stats"];
+        assert!((max - stats["max"].as_f64().unwrap() as f32).abs() < FEATURE_TOLERANCE);
+        assert!((min - stats["min"].as_f64().unwrap() as f32).abs() < FEATURE_TOLERANCE);
+    }
+}
+
+#[test]
+fn turn_probability_matches_the_python_model() {
+    let reference = reference();
+    let model = model();
+    for clip in CLIPS {
+        let want = reference["clips"][clip]["probability"].as_f64().unwrap() as f32;
+        let got = model.predict(&read_wav(&format!("{clip}.wav"))).unwrap();
+        assert!(
+            (got - want).abs() < 0.01,
+            "{clip}: rust {got} vs python {want}"
+        );
+    }
+}
+
+#[test]
+fn turn_finished_sentence_is_complete() {
+    // The model calls the espeak cut-off sentence complete too (p ≈ 0.99): espeak ends
+    // every utterance with a falling, final intonation, which is what the model hears.
+    let p = model().predict(&read_wav("finished.wav")).unwrap();
+    assert!(p > TurnSettings::default().threshold, "{p}");
+}
+
+#[test]
+fn turn_missing_model_is_a_clear_error() {
+    let err = SmartTurnModel::load(Path::new("/nonexistent"))
+        .err()
+        .unwrap();
+    let text = err.to_string();
+    assert!(
+        text.contains(MODEL_FILE) && text.contains("models/fetch"),
+        "{text}"
+    );
+}
+
+#[test]
+fn turn_wrong_feature_shape_is_an_error() {
+    let err = model().predict_features(&[0.0; 10]).unwrap_err();
+    assert!(matches!(err, TurnError::FeatureShape(10)), "{err}");
+}
+
+#[test]
+fn turn_settings_default_and_reject_unknown_fields() {
+    let settings: TurnSettings = toml::from_str("").unwrap();
+    assert_eq!(settings, TurnSettings::default());
+    assert_eq!(settings.threshold, 0.5);
+    assert_eq!(settings.max_silence_ms, 3000);
+    assert!(toml::from_str::<TurnSettings>("treshold = 0.4").is_err());
+    let bad: TurnSettings = toml::from_str("threshold = 1.5").unwrap();
+    assert!(bad.validate().is_err());
+}
+
+#[test]
+fn turn_detector_ends_the_turn_after_max_silence() {
+    let settings = TurnSettings {
+        max_silence_ms: 100,
+        ..TurnSettings::default()
+    };
+    let mut detector = TurnDetector::new(model(), settings).unwrap();
+    let frame = [0i16; 320]; // 20 ms
+                             // Silence before any speech never ends a turn.
+    for _ in 0..20 {
+        assert_eq!(detector.push(&frame, false), TurnState::Incomplete);
+    }
+    assert_eq!(detector.analyze().unwrap(), (TurnState::Incomplete, None));
+    detector.push(&frame, true);
+    for _ in 0..4 {
+        assert_eq!(detector.push(&frame, false), TurnState::Incomplete);
+    }
+    assert_eq!(detector.push(&frame, false), TurnState::Complete);
+    // Reset: the next silence does not end another turn.
+    assert_eq!(detector.push(&frame, false), TurnState::Incomplete);
+}
+
+#[test]
+fn turn_detector_asks_the_model_after_speech() {
+    let pcm = read_wav("finished.wav");
+    let mut detector = TurnDetector::new(model(), TurnSettings::default()).unwrap();
+    for chunk in pcm.chunks(320) {
+        assert_eq!(detector.push(chunk, true), TurnState::Incomplete);
+    }
+    let (state, p) = detector.analyze().unwrap();
+    let want = model().predict(&pcm).unwrap();
+    assert_eq!(state, TurnState::Complete);
+    assert!((p.unwrap() - want).abs() < 1e-6);
+}
+
+/// `cargo test -p voice-core --release --lib turn_cost -- --ignored --nocapture`
+#[test]
+#[ignore]
+fn turn_cost_of_features_and_inference() {
+    let model = model();
+    let window = model_window(&read_wav("finished.wav"));
+    let features = log_mel(&window);
+    model.predict_features(&features).unwrap(); // warm-up
+    let runs = 20;
+    let start = std::time::Instant::now();
+    for _ in 0..runs {
+        std::hint::black_box(log_mel(&window));
+    }
+    let mel = start.elapsed() / runs;
+    let start = std::time::Instant::now();
+    for _ in 0..runs {
+        model.predict_features(&features).unwrap();
+    }
+    let inference = start.elapsed() / runs;
+    println!("log-mel {mel:?}, inference {inference:?} (mean of {runs})");
+}
