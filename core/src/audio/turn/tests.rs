@@ -194,25 +194,3 @@ fn turn_detector_asks_the_model_after_speech() {
     assert_eq!(state, TurnState::Complete);
     assert!((p.unwrap() - want).abs() < 1e-6);
 }
-
-/// `cargo test -p voice-core --release --lib turn_cost -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn turn_cost_of_features_and_inference() {
-    let model = model();
-    let window = model_window(&read_wav("finished.wav"));
-    let features = log_mel(&window);
-    model.predict_features(&features).unwrap(); // warm-up
-    let runs = 20;
-    let start = std::time::Instant::now();
-    for _ in 0..runs {
-        std::hint::black_box(log_mel(&window));
-    }
-    let mel = start.elapsed() / runs;
-    let start = std::time::Instant::now();
-    for _ in 0..runs {
-        model.predict_features(&features).unwrap();
-    }
-    let inference = start.elapsed() / runs;
-    println!("log-mel {mel:?}, inference {inference:?} (mean of {runs})");
-}

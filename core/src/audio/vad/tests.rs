@@ -1,6 +1,5 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock};
-use std::time::Instant;
 
 use super::test_audio::{audible_span, detect, mix, pink_noise, silence, speech};
 use super::*;
@@ -274,54 +273,6 @@ fn batched_silero_matches_one_by_one() {
             assert!((alone - together[i]).abs() < 1e-4, "window {w} stream {i}");
         }
     }
-}
-
-/// Per-window cost, printed. Run in release:
-/// `cargo test --release -p voice-core --lib vad::tests::cost -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn cost() {
-    let audio = speech(SENTENCE, 16000);
-    let windows: Vec<&[i16]> = audio.chunks_exact(512).collect();
-    let model = silero_model();
-    let rounds = 2000;
-
-    let mut stream = SileroStream::new(model.clone(), 16000).unwrap();
-    let t = Instant::now();
-    for i in 0..rounds {
-        stream
-            .speech_probability(windows[i % windows.len()])
-            .unwrap();
-    }
-    let single = t.elapsed().as_secs_f64() / rounds as f64 * 1e6;
-    println!("silero B=1: {single:.1} µs per 32 ms window");
-
-    for batch in [8usize, 32] {
-        let mut streams: Vec<SileroStream> = (0..batch)
-            .map(|_| SileroStream::new(model.clone(), 16000).unwrap())
-            .collect();
-        let runs = rounds / batch * 4;
-        let t = Instant::now();
-        for r in 0..runs {
-            let ws: Vec<&[i16]> = (0..batch)
-                .map(|b| windows[(r + b) % windows.len()])
-                .collect();
-            let mut refs: Vec<&mut SileroStream> = streams.iter_mut().collect();
-            model.run_batch(&mut refs, &ws).unwrap();
-        }
-        let per = t.elapsed().as_secs_f64() / (runs * batch) as f64 * 1e6;
-        println!("silero B={batch}: {per:.1} µs per window");
-    }
-
-    let mut webrtc = WebrtcModel::new(16000, 2).unwrap();
-    let frames: Vec<&[i16]> = audio.chunks_exact(320).collect();
-    let n = 200_000;
-    let t = Instant::now();
-    for i in 0..n {
-        webrtc.speech_probability(frames[i % frames.len()]).unwrap();
-    }
-    let per = t.elapsed().as_secs_f64() / n as f64 * 1e6;
-    println!("webrtc: {per:.2} µs per 20 ms frame");
 }
 
 /// WebRTC's GMM is level-driven: steady pink noise at speech level is often called voice.
