@@ -15,12 +15,14 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >&2
 }
 
-# Tools the tests and the demo use to make and check speech.
+# Tools the tests and the demo use: speech (espeak-ng, sox), and pip + unzip for models/fetch.
 ensure_tools() {
     local missing=()
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
     command -v sox >/dev/null || missing+=(sox)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v unzip >/dev/null || missing+=(unzip)
+    python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
     if [ ${#missing[@]} -gt 0 ]; then
         say "installing ${missing[*]}"
         apt_install "${missing[@]}"
