@@ -43,7 +43,10 @@ impl EslBackend for TestBackend {
             "fail" => "-ERR no such channel\n".to_string(),
             "block" => {
                 if let Some(gate) = lock(&self.gate).take() {
-                    let _ = gate.recv_timeout(WAIT);
+                    // The fake calls backends on a runtime worker. Hand that worker's other
+                    // tasks to another thread while this one waits, or the connection's
+                    // writer (parked on this worker) could not be cancelled by a drop.
+                    let _ = tokio::task::block_in_place(|| gate.recv_timeout(WAIT));
                 }
                 "+OK released\n".to_string()
             }
