@@ -28,6 +28,9 @@ pub struct BridgeConfig {
     pub providers: Providers,
     #[serde(default)]
     pub tenants: HashMap<String, toml::Table>,
+    /// `tenants` with their overrides applied, once, at load.
+    #[serde(skip)]
+    resolved: HashMap<String, TenantSettings>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -99,18 +102,17 @@ pub struct TenantSettings {
 impl BridgeConfig {
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let cfg: Self = voice_core::config::load(DEFAULT_TOML, file, ENV_PREFIX)?;
-        cfg.validate()?;
-        Ok(cfg)
+        cfg.validated()
     }
 
     /// Loads from the embedded default plus an explicit environment (tests).
     pub fn from_env(env: &[(String, String)]) -> Result<Self, ConfigError> {
         let cfg: Self = voice_core::config::load_with_env(DEFAULT_TOML, None, ENV_PREFIX, env)?;
-        cfg.validate()?;
-        Ok(cfg)
+        cfg.validated()
     }
 
-    fn validate(&self) -> Result<(), ConfigError> {
+    /// Checks the settings and resolves every tenant's overrides.
+    fn validated(mut self) -> Result<Self, ConfigError> {
         let invalid = |m: String| Err(ConfigError::Invalid(m));
         if self.playout.lead_ms > 200 {
             return invalid(format!(
@@ -128,22 +130,24 @@ impl BridgeConfig {
         if self.playout.file_chunk_ms < 20 || self.playout.first_file_chunk_ms < 20 {
             return invalid("playout file chunks must be at least 20 ms".into());
         }
-        for domain in self.tenants.keys() {
-            self.tenant(domain)?;
-        }
-        Ok(())
+        self.resolved = self
+            .tenants
+            .keys()
+            .map(|domain| Ok((domain.clone(), self.tenant(domain)?)))
+            .collect::<Result<_, ConfigError>>()?;
+        Ok(self)
     }
 
     /// The settings for `domain`: its `[tenants."domain"]` overrides on top of the defaults.
     /// `None` when the domain has no entry and unknown tenants are not allowed.
     pub fn tenant_settings(&self, domain: &str) -> Option<TenantSettings> {
-        match self.tenants.contains_key(domain) {
-            true => self.tenant(domain).ok(),
-            false if self.server.allow_unknown_tenants => Some(TenantSettings {
+        match self.resolved.get(domain) {
+            Some(settings) => Some(settings.clone()),
+            None if self.server.allow_unknown_tenants => Some(TenantSettings {
                 agent: self.agent.clone(),
                 playout: self.playout.clone(),
             }),
-            false => None,
+            None => None,
         }
     }
 

@@ -3,16 +3,14 @@
 
 use std::time::Duration;
 
+use e2e_tests::raw::Ws;
 use e2e_tests::Harness;
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
+use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
 use voice_sim::fake_openai::{FakeOpenAiConfig, Fault};
-
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 fn fake() -> FakeOpenAiConfig {
     FakeOpenAiConfig {
@@ -48,8 +46,8 @@ fn silence(rate: u32) -> Message {
     Message::Binary(vec![0u8; (rate / 50 * 2) as usize].into())
 }
 
-/// A healthy call that keeps streaming silence; reports whether it is still open.
-async fn healthy_call(h: &Harness, call: &str) -> (Ws, ()) {
+/// A healthy call: metadata and a few frames of silence.
+async fn healthy_call(h: &Harness, call: &str) -> Ws {
     let mut ws = connect(&h.url("pbx.example.com", call, "rate=8000")).await;
     ws.send(Message::Text(r#"{"type":"start"}"#.into()))
         .await
@@ -57,7 +55,7 @@ async fn healthy_call(h: &Harness, call: &str) -> (Ws, ()) {
     for _ in 0..5 {
         ws.send(silence(8000)).await.unwrap();
     }
-    (ws, ())
+    ws
 }
 
 async fn still_open(ws: &mut Ws) -> bool {
@@ -79,7 +77,7 @@ async fn malformed_json_odd_and_oversized_frames_close_only_that_call() {
     let h = Harness::start(fake(), &[("VOICE_BRIDGE__SERVER__MAX_FRAME_BYTES", "4096")])
         .await
         .unwrap();
-    let (mut good, _) = healthy_call(&h, "good-1").await;
+    let mut good = healthy_call(&h, "good-1").await;
 
     let mut bad = connect(&h.url("pbx.example.com", "bad-json", "rate=8000")).await;
     bad.send(Message::Text(r#"{"type":"start"}"#.into()))
@@ -240,7 +238,7 @@ async fn provider_refusing_or_dropping_closes_the_call_cleanly() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_code_1000_ends_the_call_at_once() {
     let h = Harness::start(fake(), &[]).await.unwrap();
-    let (mut ws, _) = healthy_call(&h, "hangup-1").await;
+    let mut ws = healthy_call(&h, "hangup-1").await;
     ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),

@@ -48,14 +48,17 @@ impl Call {
             }
         };
         self.state.metrics.frames_in.inc();
-        match &self.agent {
-            Agent::Ready(session) => {
+        match &mut self.agent {
+            Agent::Ready(ready) => {
                 let mut out = Vec::with_capacity(samples.len() * 3);
-                match self.to_agent.as_mut() {
-                    Some(r) => r.process(&samples, &mut out),
-                    None => out = samples,
-                }
-                if !out.is_empty() && session.input.try_send(AgentInput::Audio(out)).is_err() {
+                ready.to_agent.process(&samples, &mut out);
+                if !out.is_empty()
+                    && ready
+                        .session
+                        .input
+                        .try_send(AgentInput::Audio(out))
+                        .is_err()
+                {
                     self.state.metrics.agent_input_dropped.inc();
                 }
                 self.state
@@ -104,8 +107,8 @@ impl Call {
                 }
             },
         };
-        if let (Some(input), Agent::Ready(session)) = (input, &self.agent) {
-            let _ = session.input.try_send(input);
+        if let (Some(input), Agent::Ready(ready)) = (input, &self.agent) {
+            let _ = ready.session.input.try_send(input);
         }
         None
     }

@@ -77,12 +77,19 @@ pub fn start(
     });
 }
 
+/// A connected agent and the resamplers between the call's rate and its rates.
+struct Ready {
+    session: AgentSession,
+    to_agent: Resampler,
+    from_agent: Resampler,
+}
+
 enum Agent {
     Connecting(
         BoxFuture<'static, Result<AgentSession, AgentError>>,
         Instant,
     ),
-    Ready(AgentSession),
+    Ready(Box<Ready>),
     Gone,
 }
 
@@ -124,8 +131,6 @@ struct Call {
     esl_rx: mpsc::Receiver<EslEvent>,
     esl_commands: Option<mpsc::Sender<String>>,
     agent: Agent,
-    to_agent: Option<Resampler>,
-    from_agent: Option<Resampler>,
     /// Caller audio (call rate) held while the agent connects.
     held: Vec<i16>,
     queue: PlayoutQueue,
@@ -190,8 +195,6 @@ impl Call {
             esl_rx,
             esl_commands: None,
             agent: Agent::Connecting(agent.connect(info), Instant::now()),
-            to_agent: None,
-            from_agent: None,
             held: Vec::new(),
             queue: PlayoutQueue::new(rate),
             current_item: None,
@@ -240,7 +243,7 @@ impl Call {
             msg = async { match socket { Some(s) => s.next().await, None => std::future::pending().await } } => Wake::Stream(msg),
             wake = async {
                 match agent {
-                    Agent::Ready(session) => Wake::Agent(session.events.recv().await),
+                    Agent::Ready(ready) => Wake::Agent(ready.session.events.recv().await),
                     Agent::Connecting(fut, _) => Wake::AgentConnected(fut.await),
                     Agent::Gone => std::future::pending().await,
                 }

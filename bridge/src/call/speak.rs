@@ -7,7 +7,7 @@ use tracing::{debug, info, warn};
 use voice_core::agent::{AgentError, AgentEvent, AgentInput, AgentSession};
 use voice_core::audio::Resampler;
 
-use super::{Agent, Call, End, CANCELLED_MEMORY, FILE_LEAD_MS};
+use super::{Agent, Call, End, Ready, CANCELLED_MEMORY, FILE_LEAD_MS};
 use crate::playout::{encoder, PlayoutMode};
 
 impl Call {
@@ -31,7 +31,7 @@ impl Call {
             .metrics
             .provider_connect_seconds
             .observe(started.elapsed().as_secs_f64());
-        let (to, from) = match (
+        let (mut to, from) = match (
             Resampler::new(self.rate, session.input_rate),
             Resampler::new(session.output_rate, self.rate),
         ) {
@@ -41,7 +41,6 @@ impl Call {
                 return Some(End::AgentFailed(e.to_string()));
             }
         };
-        let mut to = to;
         let held = std::mem::take(&mut self.held);
         if !held.is_empty() {
             let mut out = Vec::new();
@@ -49,9 +48,11 @@ impl Call {
             let _ = session.input.try_send(AgentInput::Audio(out));
         }
         debug!(call = %self.id, ms = started.elapsed().as_millis() as u64, "agent ready");
-        self.to_agent = Some(to);
-        self.from_agent = Some(from);
-        self.agent = Agent::Ready(session);
+        self.agent = Agent::Ready(Box::new(Ready {
+            session,
+            to_agent: to,
+            from_agent: from,
+        }));
         None
     }
 
@@ -70,8 +71,8 @@ impl Call {
                 }
                 self.timing.provider_audio(now, &self.state.metrics);
                 let mut out = Vec::with_capacity(samples.len());
-                if let Some(r) = self.from_agent.as_mut() {
-                    r.process(&samples, &mut out);
+                if let Agent::Ready(ready) = &mut self.agent {
+                    ready.from_agent.process(&samples, &mut out);
                 }
                 self.queue.push(&out);
                 // Send at once what is due: the first frame must not wait for a timer tick.
@@ -80,8 +81,8 @@ impl Call {
             AgentEvent::AudioDone { item_id } => {
                 if self.current_item.as_deref() == Some(item_id.as_str()) {
                     let mut out = Vec::new();
-                    if let Some(r) = self.from_agent.as_mut() {
-                        r.flush(&mut out);
+                    if let Agent::Ready(ready) = &mut self.agent {
+                        ready.from_agent.flush(&mut out);
                     }
                     self.queue.push(&out);
                     self.queue.end_of_answer();
@@ -102,9 +103,10 @@ impl Call {
             AgentEvent::ToolCall { call_id, name, .. } => {
                 // Tools arrive with the realtime-agents work; answer so the model goes on.
                 warn!(call = %self.id, tool = %name, "tool not available on this bridge");
-                if let Agent::Ready(session) = &self.agent {
+                if let Agent::Ready(ready) = &self.agent {
                     let output = format!(r#"{{"error":"tool {name} is not available"}}"#);
-                    let _ = session
+                    let _ = ready
+                        .session
                         .input
                         .try_send(AgentInput::ToolResult { call_id, output });
                 }
@@ -129,8 +131,8 @@ impl Call {
     pub(super) async fn barge_in(&mut self, now: Instant) {
         let heard_ms = self.queue.played_ms(now).saturating_sub(self.item_start_ms);
         let generation = self.queue.clear(now);
-        if let Some(r) = self.from_agent.as_mut() {
-            r.reset();
+        if let Agent::Ready(ready) = &mut self.agent {
+            ready.from_agent.reset();
         }
         self.barge_ins += 1;
         self.state.metrics.barge_ins.inc();
@@ -146,9 +148,10 @@ impl Call {
                 self.cancelled.pop_front();
             }
             self.cancelled.push_back(item_id.clone());
-            if let Agent::Ready(session) = &self.agent {
+            if let Agent::Ready(ready) = &self.agent {
                 let heard_ms = heard_ms.min(u32::MAX as u64) as u32;
-                let _ = session
+                let _ = ready
+                    .session
                     .input
                     .try_send(AgentInput::Interrupted { item_id, heard_ms });
             }

@@ -10,7 +10,7 @@ pub mod inbound;
 mod params;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{OriginalUri, State};
@@ -46,7 +46,6 @@ pub struct Connection {
     pub params: StreamParams,
     /// Frames read while waiting for the metadata, to be processed first.
     pub early: Vec<Message>,
-    pub connected_at: Instant,
 }
 
 pub async fn handler(
@@ -115,7 +114,6 @@ async fn accept(state: Arc<AppState>, socket: WebSocket, dialect: Dialect, param
         dialect,
         params,
         early: Vec::new(),
-        connected_at: Instant::now(),
     });
     if conn.params.tenant.is_none() || conn.params.call_id.is_none() {
         let wait = Duration::from_millis(state.config.server.metadata_timeout_ms);

@@ -17,8 +17,3 @@ pub const FRAME_MS: u32 = 20;
 pub const fn frame_samples(rate: u32) -> usize {
     (rate / 1000 * FRAME_MS) as usize
 }
-
-/// Milliseconds of audio in `samples` mono samples at `rate`.
-pub fn samples_to_ms(samples: usize, rate: u32) -> u64 {
-    samples as u64 * 1000 / rate.max(1) as u64
-}
