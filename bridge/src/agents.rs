@@ -5,6 +5,8 @@ use std::sync::Arc;
 use voice_core::agent::Agent;
 use voice_core::providers::openai_realtime::{AgentPersona, OpenAiRealtimeAgent};
 
+use voice_core::audio::turn::TurnDetection;
+
 use crate::config::{AgentSettings, BridgeConfig, ProviderKind};
 
 pub fn build(cfg: &BridgeConfig, settings: &AgentSettings) -> Arc<dyn Agent> {
@@ -16,6 +18,7 @@ pub fn build(cfg: &BridgeConfig, settings: &AgentSettings) -> Arc<dyn Agent> {
                 voice: settings.voice.clone(),
                 language: settings.language.clone(),
                 tools: Vec::new(),
+                local_turns: settings.turn.detection == TurnDetection::Local,
             },
         )),
     }

@@ -11,6 +11,10 @@ use voice_core::esl::EslConfig;
 use voice_core::providers::openai_realtime::OpenAiRealtimeConfig;
 use voice_core::telemetry::LogConfig;
 
+use voice_core::audio::turn::TurnSettings;
+use voice_core::audio::vad::VadSettings;
+
+use crate::front_end::BargeInSettings;
 use crate::playout::{ClearSetting, PlayoutModeSetting};
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
@@ -78,6 +82,23 @@ pub struct AgentSettings {
     pub instructions: String,
     pub voice: String,
     pub language: String,
+    /// Who decides the caller finished: the provider, or our VAD + Smart Turn.
+    #[serde(default)]
+    pub turn: TurnSettings,
+    /// The VAD used with local turn detection.
+    #[serde(default)]
+    pub vad: VadSettings,
+    /// When caller speech interrupts the agent (local turn detection).
+    #[serde(default)]
+    pub barge_in: BargeInSettings,
+}
+
+impl AgentSettings {
+    fn validate(&self) -> Result<(), String> {
+        self.turn.validate().map_err(|e| format!("turn: {e}"))?;
+        self.vad.validate().map_err(|e| format!("vad: {e}"))?;
+        self.barge_in.validate()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -130,12 +151,20 @@ impl BridgeConfig {
         if self.playout.file_chunk_ms < 20 || self.playout.first_file_chunk_ms < 20 {
             return invalid("playout file chunks must be at least 20 ms".into());
         }
+        self.agent
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("agent.{e}")))?;
         self.resolved = self
             .tenants
             .keys()
             .map(|domain| Ok((domain.clone(), self.tenant(domain)?)))
             .collect::<Result<_, ConfigError>>()?;
         Ok(self)
+    }
+
+    /// The default agent and every tenant's.
+    pub fn all_agents(&self) -> impl Iterator<Item = &AgentSettings> {
+        std::iter::once(&self.agent).chain(self.resolved.values().map(|t| &t.agent))
     }
 
     /// The settings for `domain`: its `[tenants."domain"]` overrides on top of the defaults.
@@ -168,8 +197,11 @@ impl BridgeConfig {
             Some(toml::Value::Table(t)) => t.clone(),
             _ => toml::Table::new(),
         };
+        let agent: AgentSettings =
+            overlay(&self.agent, section("agent")).map_err(|e| invalid("agent", e))?;
+        agent.validate().map_err(|e| invalid("agent", e))?;
         Ok(TenantSettings {
-            agent: overlay(&self.agent, section("agent")).map_err(|e| invalid("agent", e))?,
+            agent,
             playout: overlay(&self.playout, section("playout"))
                 .map_err(|e| invalid("playout", e))?,
         })
@@ -242,5 +274,27 @@ mod tests {
             BridgeConfig::from_env(&env(&[("VOICE_BRIDGE__TENANTS__X__PLAYOUT__MODE", "loud")]))
                 .unwrap_err();
         assert!(err.to_string().contains("tenants.\"x\".playout"), "{err}");
+        let err = BridgeConfig::from_env(&env(&[(
+            "VOICE_BRIDGE__TENANTS__X__AGENT__TURN__THRESHOLD",
+            "3",
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("threshold"), "{err}");
+    }
+
+    #[test]
+    fn turn_detection_is_per_tenant() {
+        use voice_core::audio::turn::TurnDetection;
+        let cfg = BridgeConfig::from_env(&env(&[(
+            "VOICE_BRIDGE__TENANTS__A.EXAMPLE__AGENT__TURN__DETECTION",
+            "local",
+        )]))
+        .unwrap();
+        let a = cfg.tenant_settings("a.example").unwrap();
+        assert_eq!(a.agent.turn.detection, TurnDetection::Local);
+        assert_eq!(a.agent.vad, VadSettings::default());
+        let b = cfg.tenant_settings("b.example").unwrap();
+        assert_eq!(b.agent.turn.detection, TurnDetection::Provider);
+        assert_eq!(cfg.all_agents().count(), 2);
     }
 }

@@ -10,6 +10,7 @@ pub mod agents;
 pub mod call;
 pub mod config;
 pub mod esl_events;
+pub mod front_end;
 pub mod health;
 pub mod metrics;
 pub mod playout;

@@ -40,7 +40,13 @@ async fn main() -> std::process::ExitCode {
         }
     };
     info!(address = %config.server.listen, version = env!("CARGO_PKG_VERSION"), "voice-bridge listening");
-    let state = server::state(config);
+    let state = match server::state(config) {
+        Ok(s) => s,
+        Err(e) => {
+            error!(error = %e, "cannot start: run models/fetch, or set VOICE_MODELS_DIR");
+            return std::process::ExitCode::from(2);
+        }
+    };
     match server::serve(listener, state, shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -15,7 +15,13 @@ pub struct BridgeMetrics {
     pub agent_input_dropped: Counter,
     pub provider_errors: Counter,
     pub provider_connect_seconds: Histogram,
-    /// Caller stopped speaking (provider VAD) → first agent audio from the provider.
+    /// End of the caller's speech → turn decided (local VAD + Smart Turn).
+    pub turn_decision_seconds: Histogram,
+    /// One Smart Turn inference, queueing included.
+    pub smart_turn_seconds: Histogram,
+    /// Caller speech during an answer that the barge-in rules did not let interrupt.
+    pub barge_ins_ignored: Counter,
+    /// Turn decided (local) or caller stopped (provider VAD) → first agent audio.
     pub provider_first_audio_seconds: Histogram,
     /// First agent audio from the provider → first frame sent to FreeSWITCH.
     pub playout_first_frame_seconds: Histogram,
@@ -38,6 +44,9 @@ impl Default for BridgeMetrics {
             agent_input_dropped: Counter::default(),
             provider_errors: Counter::default(),
             provider_connect_seconds: Histogram::new(LATENCY_BUCKETS),
+            turn_decision_seconds: Histogram::new(LATENCY_BUCKETS),
+            smart_turn_seconds: Histogram::new(LATENCY_BUCKETS),
+            barge_ins_ignored: Counter::default(),
             provider_first_audio_seconds: Histogram::new(LATENCY_BUCKETS),
             playout_first_frame_seconds: Histogram::new(LATENCY_BUCKETS),
             frame_forward_seconds: Histogram::new(LATENCY_BUCKETS),
@@ -104,9 +113,24 @@ impl BridgeMetrics {
             "Time to open a provider session",
             &self.provider_connect_seconds,
         );
+        e.counter(
+            "bridge_barge_ins_ignored_total",
+            "Caller speech over an answer that did not interrupt (too short, echo guard)",
+            &self.barge_ins_ignored,
+        );
+        e.histogram(
+            "bridge_turn_decision_seconds",
+            "End of caller speech to turn decided (local VAD + Smart Turn)",
+            &self.turn_decision_seconds,
+        );
+        e.histogram(
+            "bridge_smart_turn_seconds",
+            "One Smart Turn inference, queueing included",
+            &self.smart_turn_seconds,
+        );
         e.histogram(
             "bridge_provider_first_audio_seconds",
-            "End of caller speech to first provider audio",
+            "Turn decided (or provider end of speech) to first provider audio",
             &self.provider_first_audio_seconds,
         );
         e.histogram(

@@ -12,6 +12,7 @@ use tracing::{info, warn};
 use voice_core::esl::EslClient;
 
 use crate::config::BridgeConfig;
+use crate::front_end::FrontEndModels;
 use crate::state::AppState;
 use crate::{esl_events, health, stream};
 
@@ -25,13 +26,15 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Builds the shared state (starting the ESL client when enabled).
-pub fn state(config: BridgeConfig) -> Arc<AppState> {
+/// Builds the shared state: loads the models local turn detection needs (a missing one is
+/// this error, at start) and starts the ESL client when enabled.
+pub fn state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
+    let models = FrontEndModels::load(config.all_agents(), &voice_core::onnx::models_dir())?;
     let esl = config
         .esl
         .enabled
         .then(|| EslClient::start(config.esl.client.clone()));
-    AppState::new(config, esl)
+    Ok(AppState::new(config, esl, models))
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls and lets live ones finish

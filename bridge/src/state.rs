@@ -7,6 +7,7 @@ use voice_core::esl::EslClient;
 
 use crate::call::CallRegistry;
 use crate::config::BridgeConfig;
+use crate::front_end::FrontEndModels;
 use crate::metrics::BridgeMetrics;
 
 pub struct AppState {
@@ -15,16 +16,19 @@ pub struct AppState {
     pub metrics: BridgeMetrics,
     /// Present when `[esl] enabled = true`.
     pub esl: Option<EslClient>,
+    /// Models shared by the calls' front ends (local turn detection).
+    pub models: FrontEndModels,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(config: BridgeConfig, esl: Option<EslClient>) -> Arc<Self> {
+    pub fn new(config: BridgeConfig, esl: Option<EslClient>, models: FrontEndModels) -> Arc<Self> {
         Arc::new(Self {
             config: Arc::new(config),
             calls: CallRegistry::default(),
             metrics: BridgeMetrics::default(),
             esl,
+            models,
             shutting_down: AtomicBool::new(false),
         })
     }

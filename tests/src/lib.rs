@@ -43,7 +43,7 @@ impl Harness {
         let config = BridgeConfig::from_env(&vars)?;
         let listener = tokio::net::TcpListener::bind(&config.server.listen).await?;
         let addr = listener.local_addr()?;
-        let state = voice_bridge::server::state(config);
+        let state = voice_bridge::server::state(config).map_err(anyhow::Error::msg)?;
         let (stop, stopped) = oneshot::channel::<()>();
         let serve_state = state.clone();
         let server = tokio::spawn(async move {

@@ -13,7 +13,7 @@ use crate::stream::{close, close_code, Connection};
 impl Call {
     pub(super) async fn on_stream_message(&mut self, msg: Message) -> Option<End> {
         match msg {
-            Message::Binary(bytes) => self.on_audio(&bytes),
+            Message::Binary(bytes) => self.on_audio(&bytes).await,
             Message::Text(text) => self.on_text(text.as_str()),
             Message::Close(frame) => {
                 let code = frame.as_ref().map(|f| f.code);
@@ -29,7 +29,7 @@ impl Call {
         }
     }
 
-    pub(super) fn on_audio(&mut self, bytes: &[u8]) -> Option<End> {
+    pub(super) async fn on_audio(&mut self, bytes: &[u8]) -> Option<End> {
         let received = Instant::now();
         let samples = match inbound::decode_audio(
             bytes,
@@ -48,23 +48,12 @@ impl Call {
             }
         };
         self.state.metrics.frames_in.inc();
-        match &mut self.agent {
+        // The agent's copy, at its rate (None while it connects).
+        let to_agent = match &mut self.agent {
             Agent::Ready(ready) => {
                 let mut out = Vec::with_capacity(samples.len() * 3);
                 ready.to_agent.process(&samples, &mut out);
-                if !out.is_empty()
-                    && ready
-                        .session
-                        .input
-                        .try_send(AgentInput::Audio(out))
-                        .is_err()
-                {
-                    self.state.metrics.agent_input_dropped.inc();
-                }
-                self.state
-                    .metrics
-                    .frame_forward_seconds
-                    .observe(received.elapsed().as_secs_f64());
+                Some(out)
             }
             Agent::Connecting(..) => {
                 let max =
@@ -74,8 +63,29 @@ impl Call {
                     let excess = self.held.len() - max;
                     self.held.drain(..excess);
                 }
+                None
             }
-            Agent::Gone => {}
+            Agent::Gone => return None,
+        };
+        if self.front_end.is_some() {
+            let out = to_agent.unwrap_or_default();
+            self.listen_locally(&samples, out, received).await;
+        } else if let (Some(out), Agent::Ready(ready)) = (to_agent, &self.agent) {
+            if !out.is_empty()
+                && ready
+                    .session
+                    .input
+                    .try_send(AgentInput::Audio(out))
+                    .is_err()
+            {
+                self.state.metrics.agent_input_dropped.inc();
+            }
+        }
+        if matches!(self.agent, Agent::Ready(_)) {
+            self.state
+                .metrics
+                .frame_forward_seconds
+                .observe(received.elapsed().as_secs_f64());
         }
         None
     }

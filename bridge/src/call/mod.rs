@@ -6,6 +6,7 @@ mod listen;
 mod registry;
 mod speak;
 mod timing;
+mod turns;
 
 pub use registry::{CallHandle, CallRegistry};
 
@@ -19,15 +20,20 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 use voice_core::agent::{AgentError, AgentEvent, AgentSession, CallInfo, Role};
+use voice_core::audio::turn::TurnDetection;
 use voice_core::audio::Resampler;
 use voice_core::esl::EslEvent;
 
 use crate::agents;
 use crate::config::TenantSettings;
+use crate::front_end::{FrontEnd, Heard};
 use crate::playout::{self, ClearAction, PlayoutMode, PlayoutQueue};
 use crate::state::AppState;
 use crate::stream::{close, close_code, Connection, Dialect, Mix};
-use timing::TurnTiming;
+use timing::{TurnLatency, TurnTiming};
+
+/// A Smart Turn answer: probe number, when it was asked, the probability.
+type Verdict = (u64, Instant, Result<f32, String>);
 
 /// In file modes, the next file is handed over when FreeSWITCH has this much left to play,
 /// covering the event → `uuid_broadcast` round trip.
@@ -108,6 +114,7 @@ enum Wake {
     AgentConnected(Result<AgentSession, AgentError>),
     Attach(Box<Connection>),
     Esl(EslEvent),
+    Verdict(Verdict),
     Playout,
     ReconnectTimeout,
 }
@@ -141,8 +148,25 @@ struct Call {
     cancelled: VecDeque<String>,
     raw_header_sent: bool,
     timing: TurnTiming,
+    latencies: Vec<TurnLatency>,
     transcript: Vec<(Role, String)>,
     barge_ins: u32,
+    /// When the current answer's first frame went to FreeSWITCH (the echo guard's start).
+    playout_started: Option<Instant>,
+    /// Local turn detection (see turns.rs); `None` when the provider detects turns.
+    front_end: Option<FrontEnd>,
+    heard: Vec<Heard>,
+    /// The caller's turn is on: their audio goes to the agent.
+    turn_open: bool,
+    /// Caller audio (agent rate) from outside a turn, for the start of the next one.
+    preroll: VecDeque<i16>,
+    speech_onset: Option<Instant>,
+    /// Caller speech over an answer that the barge-in rules are holding back.
+    speech_held_back: bool,
+    verdict_tx: mpsc::Sender<Verdict>,
+    verdict_rx: mpsc::Receiver<Verdict>,
+    /// Set when the call cannot go on from the start (e.g. its front end failed).
+    failed: Option<End>,
 }
 
 impl Call {
@@ -171,6 +195,23 @@ impl Call {
             call_rate: rate,
         };
         let agent = agents::build(cfg, &settings.agent);
+        let mut failed = None;
+        let front_end = match settings.agent.turn.detection {
+            TurnDetection::Provider => None,
+            TurnDetection::Local => match FrontEnd::new(
+                &state.models,
+                rate,
+                &settings.agent.vad,
+                &settings.agent.turn,
+            ) {
+                Ok(front_end) => Some(front_end),
+                Err(e) => {
+                    failed = Some(End::AgentFailed(format!("audio front end: {e}")));
+                    None
+                }
+            },
+        };
+        let (verdict_tx, verdict_rx) = mpsc::channel(4);
         state.metrics.calls_total.inc();
         state.metrics.calls_active.inc();
         info!(
@@ -204,8 +245,19 @@ impl Call {
             cancelled: VecDeque::new(),
             raw_header_sent: false,
             timing: TurnTiming::default(),
+            latencies: Vec::new(),
             transcript: Vec::new(),
             barge_ins: 0,
+            playout_started: None,
+            front_end,
+            heard: Vec::new(),
+            turn_open: false,
+            preroll: VecDeque::new(),
+            speech_onset: None,
+            speech_held_back: false,
+            verdict_tx,
+            verdict_rx,
+            failed,
             started: Instant::now(),
             state,
             id,
@@ -214,6 +266,10 @@ impl Call {
     }
 
     async fn run(mut self) {
+        if let Some(end) = self.failed.take() {
+            self.finish(end).await;
+            return;
+        }
         let end = loop {
             let wake = self.next_wake().await;
             if let Some(end) = self.handle(wake).await {
@@ -250,6 +306,7 @@ impl Call {
             } => wake,
             Some(conn) = self.attach_rx.recv() => Wake::Attach(conn),
             Some(ev) = self.esl_rx.recv() => Wake::Esl(ev),
+            Some(verdict) = self.verdict_rx.recv() => Wake::Verdict(verdict),
             _ = sleep_until(playout_due) => Wake::Playout,
             _ = sleep_until(reconnect_deadline) => Wake::ReconnectTimeout,
         }
@@ -272,6 +329,10 @@ impl Call {
             }
             Wake::Esl(event) => {
                 self.on_esl_event(event);
+                None
+            }
+            Wake::Verdict((probe, asked, result)) => {
+                self.on_verdict(probe, asked, result);
                 None
             }
             Wake::Playout => {
@@ -303,6 +364,7 @@ impl Call {
             call = %self.id, tenant = %self.tenant, dialect = self.dialect.name(), ended = ?end,
             seconds = self.started.elapsed().as_secs_f64(), turns = self.timing.turns(),
             barge_ins = self.barge_ins, underruns = self.queue.underruns(),
+            decision_ms = ?self.latencies.iter().filter_map(|t| t.decision_ms).collect::<Vec<_>>(),
             transcript_lines = self.transcript.len(), "call ended"
         );
     }

@@ -45,7 +45,12 @@ impl Call {
         if !held.is_empty() {
             let mut out = Vec::new();
             to.process(&held, &mut out);
-            let _ = session.input.try_send(AgentInput::Audio(out));
+            if self.front_end.is_some() && !self.turn_open {
+                // Local turns: outside a turn the agent hears nothing; keep it as pre-roll.
+                self.preroll.extend(out);
+            } else {
+                let _ = session.input.try_send(AgentInput::Audio(out));
+            }
         }
         debug!(call = %self.id, ms = started.elapsed().as_millis() as u64, "agent ready");
         self.agent = Agent::Ready(Box::new(Ready {
@@ -90,8 +95,9 @@ impl Call {
                     self.send_due_playout().await;
                 }
             }
+            // With local turns these do not come (provider detection is off).
             AgentEvent::SpeechStarted => {
-                if self.queue.is_playing(now) {
+                if self.front_end.is_none() && self.queue.is_playing(now) {
                     self.barge_in(now).await;
                 }
             }
@@ -192,8 +198,13 @@ impl Call {
                 self.queue.note_underrun();
                 self.state.metrics.playout_underruns.inc();
             }
+            if !self.item_sent {
+                self.playout_started = Some(now);
+            }
             self.item_sent = true;
-            self.timing.first_frame_sent(now, &self.state.metrics);
+            if let Some(turn) = self.timing.first_frame_sent(now, &self.state.metrics) {
+                self.latencies.push(turn);
+            }
             if self.mode == PlayoutMode::RawAudio && !self.raw_header_sent {
                 self.raw_header_sent = true;
                 self.send(encoder::raw_audio_header(self.rate)).await;

@@ -35,6 +35,9 @@ pub enum AgentInput {
     Text(String),
     /// Result of a tool call the agent asked for.
     ToolResult { call_id: String, output: String },
+    /// The call's own turn detection decided the caller has finished: answer now. Only
+    /// sent to agents set up for local turns (their provider-side detection is off).
+    EndOfTurn,
 }
 
 /// Who said something in a transcript.

@@ -1,9 +1,13 @@
 //! One call's end-of-turn state: the caller's recent audio and how long they have been
 //! silent. Mirrors pipecat's `BaseSmartTurn`: before speech only `pre_speech_ms` is kept;
 //! once speech starts, up to the model's 8 s window.
+//!
+//! The detector never runs the model itself on the audio path: [`TurnDetector::push`]
+//! says when to ask it ([`TurnSignal::Probe`]), the caller runs [`SmartTurnModel::predict`]
+//! on [`TurnDetector::snapshot`] off the audio path, and hands the probability back to
+//! [`TurnDetector::verdict`].
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use super::mel::{SAMPLE_RATE, WINDOW_SAMPLES};
 use super::{SmartTurnModel, TurnError, TurnSettings};
@@ -16,33 +20,69 @@ pub enum TurnState {
     Complete,
 }
 
+/// What [`TurnDetector::push`] asks of its caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnSignal {
+    /// Nothing to do.
+    Wait,
+    /// The caller has been silent `probe_ms` after speech: ask the model now (once per
+    /// pause) and hand its answer to [`TurnDetector::verdict`].
+    Probe,
+    /// The turn is over.
+    End(TurnEndReason),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TurnEndReason {
+    /// Smart Turn said complete and the pause reached `min_silence_ms`.
+    SmartTurn,
+    /// No model: the pause reached `min_silence_ms`.
+    Silence,
+    /// The pause reached `max_silence_ms`, whatever the model said.
+    MaxSilence,
+}
+
+impl TurnEndReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::SmartTurn => "smart_turn",
+            Self::Silence => "silence",
+            Self::MaxSilence => "max_silence",
+        }
+    }
+}
+
 pub struct TurnDetector {
-    model: Arc<SmartTurnModel>,
     settings: TurnSettings,
     audio: VecDeque<i16>,
     speech_seen: bool,
     silence_samples: u64,
+    probed: bool,
+    /// The model said this pause ends the turn; it will once it reaches `min_silence_ms`.
+    complete: bool,
 }
 
 impl TurnDetector {
-    pub fn new(model: Arc<SmartTurnModel>, settings: TurnSettings) -> Result<Self, TurnError> {
+    pub fn new(settings: TurnSettings) -> Result<Self, TurnError> {
         settings.validate()?;
         Ok(Self {
-            model,
             settings,
             audio: VecDeque::with_capacity(WINDOW_SAMPLES),
             speech_seen: false,
             silence_samples: 0,
+            probed: false,
+            complete: false,
         })
     }
 
-    /// Adds caller audio (mono 16 kHz) with the VAD's verdict for it. Returns `Complete`
-    /// (and resets) once silence after speech reaches `max_silence_ms`.
-    pub fn push(&mut self, audio_16k: &[i16], is_speech: bool) -> TurnState {
+    /// Adds caller audio (mono 16 kHz) with the VAD's verdict for it.
+    pub fn push(&mut self, audio_16k: &[i16], is_speech: bool) -> TurnSignal {
         self.audio.extend(audio_16k);
         if is_speech {
             self.speech_seen = true;
             self.silence_samples = 0;
+            self.probed = false;
+            self.complete = false;
         } else if self.speech_seen {
             self.silence_samples += audio_16k.len() as u64;
         }
@@ -53,36 +93,75 @@ impl TurnDetector {
         };
         let excess = self.audio.len().saturating_sub(keep);
         self.audio.drain(..excess);
-        if self.speech_seen
-            && self.silence_samples * 1000
-                >= u64::from(self.settings.max_silence_ms) * u64::from(SAMPLE_RATE)
-        {
-            self.reset();
-            return TurnState::Complete;
+        if !self.speech_seen {
+            return TurnSignal::Wait;
         }
-        TurnState::Incomplete
+        let silence = self.silence_ms();
+        if silence >= u64::from(self.settings.max_silence_ms) {
+            return TurnSignal::End(TurnEndReason::MaxSilence);
+        }
+        if silence >= u64::from(self.settings.min_silence_ms) {
+            if !self.settings.smart_turn {
+                return TurnSignal::End(TurnEndReason::Silence);
+            }
+            if self.complete {
+                return TurnSignal::End(TurnEndReason::SmartTurn);
+            }
+        }
+        if self.settings.smart_turn && !self.probed && silence >= u64::from(self.settings.probe_ms)
+        {
+            self.probed = true;
+            return TurnSignal::Probe;
+        }
+        TurnSignal::Wait
     }
 
-    /// Asks the model, typically when the VAD reports the caller stopped. Returns the
-    /// state and the probability; `Complete` resets for the next turn. Blocking (tens of
-    /// ms): call from `spawn_blocking`.
-    pub fn analyze(&mut self) -> Result<(TurnState, Option<f32>), TurnError> {
+    /// Milliseconds of silence since the caller last spoke.
+    pub fn silence_ms(&self) -> u64 {
+        self.silence_samples * 1000 / u64::from(SAMPLE_RATE)
+    }
+
+    /// The audio the model should judge: up to the last 8 s.
+    pub fn snapshot(&self) -> Vec<i16> {
+        self.audio.iter().copied().collect()
+    }
+
+    /// The model's answer for the last [`TurnSignal::Probe`] of this pause. Returns the
+    /// end of the turn when the pause is already `min_silence_ms` long; otherwise a
+    /// "complete" waits for it in [`TurnDetector::push`] (and is forgotten if the caller
+    /// speaks again: a short pause is never the end of a turn).
+    pub fn verdict(&mut self, probability: f32) -> Option<TurnEndReason> {
+        if !self.probed || self.judge(probability) == TurnState::Incomplete {
+            return None;
+        }
+        self.complete = true;
+        (self.silence_ms() >= u64::from(self.settings.min_silence_ms))
+            .then_some(TurnEndReason::SmartTurn)
+    }
+
+    fn judge(&self, probability: f32) -> TurnState {
+        if probability > self.settings.threshold {
+            TurnState::Complete
+        } else {
+            TurnState::Incomplete
+        }
+    }
+
+    /// Probes and judges at once. Blocking (~100 ms): tests and tools, not the audio path.
+    pub fn analyze(&self, model: &SmartTurnModel) -> Result<(TurnState, Option<f32>), TurnError> {
         if !self.speech_seen {
             return Ok((TurnState::Incomplete, None));
         }
-        let audio: Vec<i16> = self.audio.iter().copied().collect();
-        let probability = self.model.predict(&audio)?;
-        if probability > self.settings.threshold {
-            self.reset();
-            return Ok((TurnState::Complete, Some(probability)));
-        }
-        Ok((TurnState::Incomplete, Some(probability)))
+        let probability = model.predict(&self.snapshot())?;
+        Ok((self.judge(probability), Some(probability)))
     }
 
-    /// Forgets the turn (e.g. after barge-in handling or when the agent takes over).
+    /// Starts the next turn.
     pub fn reset(&mut self) {
         self.audio.clear();
         self.speech_seen = false;
         self.silence_samples = 0;
+        self.probed = false;
+        self.complete = false;
     }
 }

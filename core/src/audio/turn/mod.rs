@@ -8,18 +8,41 @@ mod smart_turn;
 #[cfg(test)]
 mod tests;
 
-pub use detector::{TurnDetector, TurnState};
+pub use detector::{TurnDetector, TurnEndReason, TurnSignal, TurnState};
 pub use mel::log_mel;
 pub use smart_turn::{model_window, SmartTurnModel, MODEL_FILE};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::onnx::OnnxError;
 
-/// `[turn]` settings. Defaults are pipecat's.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+/// Who decides that the caller has finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnDetection {
+    /// The provider's own VAD (realtime agents only): nothing runs locally.
+    #[default]
+    Provider,
+    /// Our VAD, then Smart Turn (when `smart_turn`): the provider is told when to answer.
+    Local,
+}
+
+/// `[turn]` settings. Defaults are pipecat's, except `probe_ms` (see there).
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TurnSettings {
+    pub detection: TurnDetection,
+    /// Ask Smart Turn at each pause. Without it, any pause of `min_silence_ms` ends the
+    /// turn: raise `min_silence_ms` to 500–800 then.
+    pub smart_turn: bool,
+    /// Silence after speech before Smart Turn is asked. Pipecat asks after its VAD's
+    /// 200 ms stop time; we ask early, after 64 ms (two Silero windows), so that the
+    /// ~100 ms inference is done by the time the pause reaches `min_silence_ms`.
+    pub probe_ms: u32,
+    /// The shortest pause that can end a turn, whatever the model says. Commas and
+    /// breaths pause for up to ~150 ms; a "complete" verdict for such a pause is dropped
+    /// when the caller goes on.
+    pub min_silence_ms: u32,
     /// The turn is complete when the model's probability is above this.
     pub threshold: f32,
     /// Silence after which the turn ends whatever the model says (pipecat `stop_secs`).
@@ -31,6 +54,10 @@ pub struct TurnSettings {
 impl Default for TurnSettings {
     fn default() -> Self {
         Self {
+            detection: TurnDetection::Provider,
+            smart_turn: true,
+            probe_ms: 64,
+            min_silence_ms: 160,
             threshold: 0.5,
             max_silence_ms: 3000,
             pre_speech_ms: 500,
@@ -50,6 +77,15 @@ impl TurnSettings {
             return Err(TurnError::Settings(format!(
                 "max_silence_ms must be within 1..60000, got {}",
                 self.max_silence_ms
+            )));
+        }
+        if self.probe_ms == 0
+            || self.probe_ms > self.min_silence_ms
+            || self.min_silence_ms >= self.max_silence_ms
+        {
+            return Err(TurnError::Settings(format!(
+                "need 0 < probe_ms ({}) <= min_silence_ms ({}) < max_silence_ms ({})",
+                self.probe_ms, self.min_silence_ms, self.max_silence_ms
             )));
         }
         if self.pre_speech_ms > 8000 {

@@ -1,7 +1,9 @@
 //! The Smart Turn v3.2 ONNX model: 8 s of 16 kHz audio in, the probability that the
-//! speaker has finished their turn out. One session is shared by all calls.
+//! speaker has finished their turn out. A few sessions, one per core, are shared by all
+//! calls.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use ort::session::builder::GraphOptimizationLevel;
@@ -17,14 +19,23 @@ pub const MODEL_FILE: &str = "smart-turn-v3.2-cpu.onnx";
 const INPUT: &str = "input_features";
 
 pub struct SmartTurnModel {
-    // `Session::run` needs `&mut`; a call holds the lock only for one inference.
-    session: Mutex<Session>,
+    // `Session::run` needs `&mut`; an inference (~100 ms) holds one session. One session
+    // per core lets turn ends of different calls run in parallel.
+    sessions: Vec<Mutex<Session>>,
+    next: AtomicUsize,
 }
 
 impl SmartTurnModel {
     /// Loads the model from `models_dir` (see [`onnx::models_dir`]), loading ONNX Runtime
-    /// first if needed. One intra-op thread, as pipecat does: many calls share few cores.
+    /// first if needed. One intra-op thread per session, as pipecat does: many calls share
+    /// few cores; as many sessions as cores (at most 8).
     pub fn load(models_dir: &Path) -> Result<Arc<Self>, TurnError> {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Self::load_sessions(models_dir, cores.min(8))
+    }
+
+    /// Loads with `count` parallel sessions (at least one).
+    pub fn load_sessions(models_dir: &Path, count: usize) -> Result<Arc<Self>, TurnError> {
         let path = onnx::model_path(models_dir, MODEL_FILE)?;
         let env = onnx::environment(models_dir)?;
         let model_error = |message: String| onnx::OnnxError::Model {
@@ -32,18 +43,23 @@ impl SmartTurnModel {
             message,
         };
         let fail = |e: &dyn std::fmt::Display| model_error(e.to_string());
-        let session = Session::builder(env)
-            .map_err(|e| fail(&e))?
-            .with_optimization_level(GraphOptimizationLevel::Level3)
-            .map_err(|e| fail(&e))?
-            .with_intra_threads(1)
-            .map_err(|e| fail(&e))?
-            .with_inter_threads(1)
-            .map_err(|e| fail(&e))?
-            .commit_from_file(&path)
-            .map_err(|e| fail(&e))?;
+        let mut sessions = Vec::new();
+        for _ in 0..count.max(1) {
+            let session = Session::builder(env)
+                .map_err(|e| fail(&e))?
+                .with_optimization_level(GraphOptimizationLevel::Level3)
+                .map_err(|e| fail(&e))?
+                .with_intra_threads(1)
+                .map_err(|e| fail(&e))?
+                .with_inter_threads(1)
+                .map_err(|e| fail(&e))?
+                .commit_from_file(&path)
+                .map_err(|e| fail(&e))?;
+            sessions.push(Mutex::new(session));
+        }
         Ok(Arc::new(Self {
-            session: Mutex::new(session),
+            sessions,
+            next: AtomicUsize::new(0),
         }))
     }
 
@@ -61,7 +77,10 @@ impl SmartTurnModel {
         let inference = |e: ort::Error| TurnError::Inference(e.to_string());
         let input = TensorRef::from_array_view(([1usize, N_MELS, N_FRAMES], features))
             .map_err(inference)?;
-        let mut session = self.session.lock().unwrap_or_else(PoisonError::into_inner);
+        let turn = self.next.fetch_add(1, Ordering::Relaxed) % self.sessions.len();
+        let mut session = self.sessions[turn]
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let outputs = session
             .run(ort::inputs![INPUT => input])
             .map_err(inference)?;

@@ -161,36 +161,133 @@ fn turn_settings_default_and_reject_unknown_fields() {
 }
 
 #[test]
-fn turn_detector_ends_the_turn_after_max_silence() {
+fn turn_detector_probes_once_per_pause_then_times_out() {
     let settings = TurnSettings {
+        probe_ms: 40,
+        min_silence_ms: 60,
         max_silence_ms: 100,
         ..TurnSettings::default()
     };
-    let mut detector = TurnDetector::new(model(), settings).unwrap();
+    let mut detector = TurnDetector::new(settings).unwrap();
     let frame = [0i16; 320]; // 20 ms
                              // Silence before any speech never ends a turn.
     for _ in 0..20 {
-        assert_eq!(detector.push(&frame, false), TurnState::Incomplete);
+        assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
     }
-    assert_eq!(detector.analyze().unwrap(), (TurnState::Incomplete, None));
+    assert_eq!(
+        detector.analyze(&model()).unwrap(),
+        (TurnState::Incomplete, None)
+    );
     detector.push(&frame, true);
-    for _ in 0..4 {
-        assert_eq!(detector.push(&frame, false), TurnState::Incomplete);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Probe);
+    // "Incomplete": one probe per pause, then only max_silence ends it.
+    assert_eq!(detector.verdict(0.1), None);
+    for _ in 0..2 {
+        assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
     }
-    assert_eq!(detector.push(&frame, false), TurnState::Complete);
-    // Reset: the next silence does not end another turn.
-    assert_eq!(detector.push(&frame, false), TurnState::Incomplete);
+    assert_eq!(
+        detector.push(&frame, false),
+        TurnSignal::End(TurnEndReason::MaxSilence)
+    );
+    detector.reset();
+    assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+}
+
+#[test]
+fn a_complete_verdict_waits_for_min_silence_and_dies_with_new_speech() {
+    let settings = TurnSettings {
+        probe_ms: 40,
+        min_silence_ms: 80,
+        ..TurnSettings::default()
+    };
+    let mut detector = TurnDetector::new(settings).unwrap();
+    let frame = [0i16; 320]; // 20 ms
+    detector.push(&frame, true);
+    detector.push(&frame, false);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Probe);
+    // A comma: the model says complete at 40 ms, but the caller goes on at 60 ms.
+    assert_eq!(detector.verdict(0.9), None);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    detector.push(&frame, true);
+    for _ in 0..5 {
+        assert_ne!(
+            detector.push(&frame, false),
+            TurnSignal::End(TurnEndReason::SmartTurn)
+        );
+    }
+    // The end of the sentence: complete, and the pause reaches 80 ms.
+    let mut detector = TurnDetector::new(TurnSettings {
+        probe_ms: 40,
+        min_silence_ms: 80,
+        ..TurnSettings::default()
+    })
+    .unwrap();
+    detector.push(&frame, true);
+    detector.push(&frame, false);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Probe);
+    assert_eq!(detector.verdict(0.9), None);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    assert_eq!(
+        detector.push(&frame, false),
+        TurnSignal::End(TurnEndReason::SmartTurn)
+    );
+    // A verdict that comes late ends the turn at once.
+    detector.reset();
+    detector.push(&frame, true);
+    for _ in 0..2 {
+        detector.push(&frame, false);
+    }
+    for _ in 0..3 {
+        assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    }
+    assert_eq!(detector.verdict(0.9), Some(TurnEndReason::SmartTurn));
+}
+
+#[test]
+fn without_smart_turn_min_silence_ends_the_turn() {
+    let mut detector = TurnDetector::new(TurnSettings {
+        smart_turn: false,
+        probe_ms: 20,
+        min_silence_ms: 60,
+        ..TurnSettings::default()
+    })
+    .unwrap();
+    let frame = [0i16; 320];
+    detector.push(&frame, true);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    assert_eq!(
+        detector.push(&frame, false),
+        TurnSignal::End(TurnEndReason::Silence)
+    );
+}
+
+#[test]
+fn turn_detector_keeps_at_most_the_model_window() {
+    let mut detector = TurnDetector::new(TurnSettings::default()).unwrap();
+    let frame = [100i16; 320];
+    for _ in 0..100 {
+        detector.push(&frame, false);
+    }
+    // Before speech: only pre_speech_ms (500 ms).
+    assert_eq!(detector.snapshot().len(), 8000);
+    for _ in 0..500 {
+        detector.push(&frame, true);
+    }
+    assert_eq!(detector.snapshot().len(), 128_000);
 }
 
 #[test]
 fn turn_detector_asks_the_model_after_speech() {
     let pcm = read_wav("finished.wav");
-    let mut detector = TurnDetector::new(model(), TurnSettings::default()).unwrap();
+    let model = model();
+    let mut detector = TurnDetector::new(TurnSettings::default()).unwrap();
     for chunk in pcm.chunks(320) {
-        assert_eq!(detector.push(chunk, true), TurnState::Incomplete);
+        assert_eq!(detector.push(chunk, true), TurnSignal::Wait);
     }
-    let (state, p) = detector.analyze().unwrap();
-    let want = model().predict(&pcm).unwrap();
+    let (state, p) = detector.analyze(&model).unwrap();
+    let want = model.predict(&pcm).unwrap();
     assert_eq!(state, TurnState::Complete);
     assert!((p.unwrap() - want).abs() < 1e-6);
 }

@@ -34,6 +34,9 @@ pub enum VadError {
     Frame(usize),
 }
 
+/// Quiet windows (below the volume floor) the model still sees before it is skipped.
+const QUIET_WINDOWS_BEFORE_SKIP: u32 = 8;
+
 /// A speech boundary. `at_ms` is where in the stream (ms of audio fed to this [`Vad`])
 /// speech began or ended; the event itself is reported `start_ms` / `stop_ms` later, once
 /// the hysteresis confirms it.
@@ -99,6 +102,12 @@ pub struct Vad {
     pending: Vec<i16>,
     samples_seen: u64,
     probability: f32,
+    /// The last classified window was speech (before hysteresis).
+    window_speech: bool,
+    /// Stream position (ms) where the last speech window ended.
+    last_speech_ms: Option<u64>,
+    /// Consecutive windows below the volume floor.
+    quiet_windows: u32,
 }
 
 impl Vad {
@@ -121,6 +130,9 @@ impl Vad {
             min_rms: settings.min_rms(),
             samples_seen: 0,
             probability: 0.0,
+            window_speech: false,
+            last_speech_ms: None,
+            quiet_windows: 0,
         })
     }
 
@@ -140,6 +152,10 @@ impl Vad {
             match self.classify(chunk) {
                 Ok(speech) => {
                     let to_ms = self.ms(self.samples_seen);
+                    self.window_speech = speech;
+                    if speech {
+                        self.last_speech_ms = Some(to_ms);
+                    }
                     events.extend(self.gate.update(speech, from_ms, to_ms));
                 }
                 Err(e) => {
@@ -158,14 +174,30 @@ impl Vad {
     }
 
     fn classify(&mut self, window: &[i16]) -> Result<bool, VadError> {
-        // The model runs even on quiet windows: Silero's state must see the whole stream.
+        let loud = super::pcm::rms(window) >= self.min_rms;
+        // Below the volume floor a window is never speech. After a few such windows (so
+        // the model's state has seen the speech end) the model is not run at all: most of
+        // a call is the caller listening, and this is most of the VAD's cost. Its state
+        // starts over when sound comes back, as at the start of a stream.
+        if !loud {
+            self.quiet_windows = self.quiet_windows.saturating_add(1);
+            if self.quiet_windows > QUIET_WINDOWS_BEFORE_SKIP {
+                self.probability = 0.0;
+                return Ok(false);
+            }
+        } else {
+            if self.quiet_windows > QUIET_WINDOWS_BEFORE_SKIP {
+                self.model.reset();
+            }
+            self.quiet_windows = 0;
+        }
         self.probability = self.model.speech_probability(window)?;
         let limit = if self.gate.is_speaking() {
             self.continue_threshold
         } else {
             self.threshold
         };
-        Ok(self.probability >= limit && super::pcm::rms(window) >= self.min_rms)
+        Ok(loud && self.probability >= limit)
     }
 
     pub fn is_speaking(&self) -> bool {
@@ -182,6 +214,22 @@ impl Vad {
         self.ms(self.samples_seen)
     }
 
+    /// Milliseconds of audio fed so far, including a partial window not yet classified.
+    pub fn received_ms(&self) -> u64 {
+        self.ms(self.samples_seen + self.pending.len() as u64)
+    }
+
+    /// Whether the last classified window was speech, before any hysteresis: what a turn
+    /// detector counts silence by.
+    pub fn window_is_speech(&self) -> bool {
+        self.window_speech
+    }
+
+    /// Stream position (ms) where the last speech window ended: the caller's last word.
+    pub fn last_speech_ms(&self) -> Option<u64> {
+        self.last_speech_ms
+    }
+
     pub fn rate(&self) -> u32 {
         self.rate
     }
@@ -193,6 +241,9 @@ impl Vad {
         self.pending.clear();
         self.samples_seen = 0;
         self.probability = 0.0;
+        self.window_speech = false;
+        self.last_speech_ms = None;
+        self.quiet_windows = 0;
     }
 }
 

@@ -1,10 +1,10 @@
 //! VAD configuration (the `[vad]` table), with peer defaults.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::VadError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum VadEngine {
     /// Silero v5 over ONNX Runtime: robust to noise, ~32 ms windows.
@@ -14,7 +14,7 @@ pub enum VadEngine {
     Webrtc,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct VadSettings {
     pub engine: VadEngine,

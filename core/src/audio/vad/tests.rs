@@ -154,7 +154,8 @@ fn audio_below_min_volume_is_never_speech() {
     };
     let mut vad = Vad::new(Box::new(Scripted), 16000, &settings).unwrap();
     assert!(script(&mut vad, &[(true, 1000)]).is_empty());
-    assert_eq!(vad.probability(), 1.0, "the model itself still said speech");
+    // After a few quiet windows the model is not even asked.
+    assert_eq!(vad.probability(), 0.0);
 }
 
 #[test]

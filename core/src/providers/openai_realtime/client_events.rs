@@ -23,6 +23,8 @@ pub enum ClientEvent {
         content_index: u32,
         audio_end_ms: u64,
     },
+    #[serde(rename = "input_audio_buffer.commit")]
+    Commit {},
     #[serde(rename = "response.create")]
     ResponseCreate {},
     #[serde(rename = "response.cancel")]
@@ -80,14 +82,20 @@ pub fn session_update(
     persona: &AgentPersona,
     wire: WireAudio,
 ) -> Value {
-    let turn_detection = json!({
-        "type": "server_vad",
-        "threshold": cfg.vad_threshold,
-        "prefix_padding_ms": cfg.prefix_padding_ms,
-        "silence_duration_ms": cfg.silence_duration_ms,
-        "create_response": true,
-        "interrupt_response": true,
-    });
+    // Local turns: the bridge commits and asks for each answer itself (null turns the
+    // server's detection off).
+    let turn_detection = if persona.local_turns {
+        Value::Null
+    } else {
+        json!({
+            "type": "server_vad",
+            "threshold": cfg.vad_threshold,
+            "prefix_padding_ms": cfg.prefix_padding_ms,
+            "silence_duration_ms": cfg.silence_duration_ms,
+            "create_response": true,
+            "interrupt_response": true,
+        })
+    };
     let transcription = (!cfg.transcription_model.is_empty()).then(|| {
         let mut t = Map::new();
         t.insert("model".into(), cfg.transcription_model.clone().into());
@@ -159,7 +167,29 @@ mod tests {
                 description: "Find a customer".into(),
                 parameters: json!({"type":"object","properties":{"phone":{"type":"string"}}}),
             }],
+            local_turns: false,
         }
+    }
+
+    #[test]
+    fn local_turns_switch_server_turn_detection_off() {
+        let cfg = OpenAiRealtimeConfig::default();
+        let local = AgentPersona {
+            local_turns: true,
+            ..persona()
+        };
+        let ga = session_update(&cfg, &local, WireAudio::Pcm24k);
+        assert_eq!(ga["audio"]["input"]["turn_detection"], Value::Null);
+        let beta_cfg = OpenAiRealtimeConfig {
+            protocol: Protocol::Beta,
+            ..OpenAiRealtimeConfig::default()
+        };
+        let beta = session_update(&beta_cfg, &local, WireAudio::Pcm24k);
+        assert_eq!(beta["turn_detection"], Value::Null);
+        assert_eq!(
+            ClientEvent::Commit {}.to_json(),
+            r#"{"type":"input_audio_buffer.commit"}"#
+        );
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct AgentPersona {
     /// Caller language, `pt` or `pt-BR`; only the ISO-639-1 part goes to transcription.
     pub language: String,
     pub tools: Vec<ToolSpec>,
+    /// The call detects turns itself (local VAD + Smart Turn) and sends
+    /// [`crate::agent::AgentInput::EndOfTurn`]; the provider's turn detection is off.
+    pub local_turns: bool,
 }
 
 /// A function the agent may call. `parameters` is a JSON Schema object.

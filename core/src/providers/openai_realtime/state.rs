@@ -57,6 +57,7 @@ impl ConversationState {
                 }]
             }
             AgentInput::Interrupted { item_id, heard_ms } => self.interrupt(&item_id, heard_ms),
+            AgentInput::EndOfTurn => vec![ClientEvent::Commit {}, response_create()],
             AgentInput::Text(text) => vec![ClientEvent::user_text(text), response_create()],
             // DTMF reaches the model as a user text line `[DTMF 5]`: the realtime API has
             // no key-press input, and the instructions can tell the model what digits mean.
@@ -337,6 +338,10 @@ mod tests {
             vec![ClientEvent::Append {
                 audio: "AQD//w==".into()
             }]
+        );
+        assert_eq!(
+            s.on_input(AgentInput::EndOfTurn),
+            vec![ClientEvent::Commit {}, ClientEvent::ResponseCreate {}]
         );
         let dtmf = s.on_input(AgentInput::Dtmf('5'));
         assert_eq!(

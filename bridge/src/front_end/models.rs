@@ -1,0 +1,39 @@
+//! The ONNX models every call's front end shares, loaded once at start so a missing model
+//! is one clear error then, not a failure on the first call.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use voice_core::audio::turn::{SmartTurnModel, TurnDetection};
+use voice_core::audio::vad::{SileroModel, VadEngine};
+
+use crate::config::AgentSettings;
+
+#[derive(Clone, Default)]
+pub struct FrontEndModels {
+    pub silero: Option<Arc<SileroModel>>,
+    pub smart_turn: Option<Arc<SmartTurnModel>>,
+}
+
+impl FrontEndModels {
+    /// Loads what `agents` (the default agent and every tenant's) need from `dir`.
+    pub fn load<'a>(
+        agents: impl IntoIterator<Item = &'a AgentSettings>,
+        dir: &Path,
+    ) -> Result<Self, String> {
+        let local: Vec<_> = agents
+            .into_iter()
+            .filter(|a| a.turn.detection == TurnDetection::Local)
+            .collect();
+        let mut models = Self::default();
+        if local.iter().any(|a| a.vad.engine == VadEngine::Silero) {
+            let silero = SileroModel::load(dir).map_err(|e| format!("Silero VAD: {e}"))?;
+            models.silero = Some(Arc::new(silero));
+        }
+        if local.iter().any(|a| a.turn.smart_turn) {
+            let smart_turn = SmartTurnModel::load(dir).map_err(|e| format!("Smart Turn: {e}"))?;
+            models.smart_turn = Some(smart_turn);
+        }
+        Ok(models)
+    }
+}
