@@ -1,6 +1,7 @@
 //! The load tool: N concurrent real-time calls against a bridge, ramped up, each running the
 //! caller script for a fixed time; then one summary with latency percentiles, playout
-//! quality, errors, and what the bridge cost (CPU over the steady-state window, RSS).
+//! quality, errors, what the bridge cost (CPU over the steady-state window, RSS) and, when
+//! the fake provider is ours, who decided the turns and how fast.
 
 mod stack;
 
@@ -11,9 +12,10 @@ use std::time::{Duration, Instant};
 pub use stack::{Stack, StackOptions};
 
 use crate::bridge_process::{cpu_percent, cpu_ticks, own_cpu_ticks, rss_kib};
+use crate::fake_openai::{FakeStats, FakeStatsHandle};
 use crate::freeswitch::script::render_script;
 use crate::freeswitch::{run_call, CallReport, CallSpec, ErrorKind};
-use crate::report::{BridgeCost, LoadSummary};
+use crate::report::{fmt_ms, BridgeCost, LatencyStats, LoadSummary, TurnDetection};
 
 /// Extra time a call gets beyond its planned length before it is abandoned.
 const CALL_GRACE: Duration = Duration::from_secs(30);
@@ -36,6 +38,9 @@ pub struct LoadSpec {
     pub template: CallSpec,
     /// The bridge's PID, to measure its CPU and RSS.
     pub bridge_pid: Option<u32>,
+    /// The fake provider the bridge talks to, when it is ours: what it sees during the run
+    /// (turn detection mode, client commits) goes into the summary.
+    pub provider: Option<FakeStatsHandle>,
     /// Print progress to stderr.
     pub progress: bool,
 }
@@ -53,6 +58,7 @@ pub struct LoadResult {
 pub async fn run_load(spec: LoadSpec) -> LoadResult {
     let started = Instant::now();
     let own_start = own_cpu_ticks().ok();
+    let provider = spec.provider.clone().map(ProviderWatch::new);
     // Render the caller's speech once, before any call starts.
     if let Err(e) = render_script(&spec.template.script, spec.template.rate).await {
         let mut report = CallReport::default();
@@ -63,6 +69,7 @@ pub async fn run_load(spec: LoadSpec) -> LoadResult {
             BridgeCost::default(),
             started,
             own_start,
+            provider.as_ref(),
         );
     }
     let active = Arc::new(AtomicUsize::new(0));
@@ -99,11 +106,16 @@ pub async fn run_load(spec: LoadSpec) -> LoadResult {
     ));
     let progress_task = spec.progress.then(|| {
         let (active, finished) = (active.clone(), finished.clone());
+        let provider = provider.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(PROGRESS_EVERY).await;
+                let turns = provider
+                    .as_ref()
+                    .map(|p| turn_progress(&p.since_start()))
+                    .unwrap_or_default();
                 eprintln!(
-                    "[{:>5.1} s] calls up: {}, finished: {}/{calls}",
+                    "[{:>5.1} s] calls up: {}, finished: {}/{calls}{turns}",
                     started.elapsed().as_secs_f64(),
                     active.load(Ordering::Relaxed),
                     finished.load(Ordering::Relaxed)
@@ -127,18 +139,58 @@ pub async fn run_load(spec: LoadSpec) -> LoadResult {
     if let Some(pid) = spec.bridge_pid {
         cost.rss_mb = rss_kib(pid).ok().map(|kib| kib as f64 / 1024.0);
     }
-    finish(&spec, reports, cost, started, own_start)
+    finish(&spec, reports, cost, started, own_start, provider.as_ref())
+}
+
+/// The fake provider's stats since the run started.
+#[derive(Clone)]
+struct ProviderWatch {
+    handle: FakeStatsHandle,
+    at_start: Arc<FakeStats>,
+}
+
+impl ProviderWatch {
+    fn new(handle: FakeStatsHandle) -> Self {
+        let at_start = Arc::new(handle.snapshot());
+        Self { handle, at_start }
+    }
+
+    fn since_start(&self) -> FakeStats {
+        self.handle.snapshot().since(&self.at_start)
+    }
+}
+
+/// The turn detection part of a progress line ("" before any session is set up).
+fn turn_progress(stats: &FakeStats) -> String {
+    let Some(mode) = TurnDetection::of(stats) else {
+        return String::new();
+    };
+    let mut line = format!(", turn detection: {}", mode.name());
+    if stats.client_commits > 0 {
+        let decision =
+            LatencyStats::of(stats.commit_trailing_silence_ms.iter().map(|&ms| ms as f64));
+        line += &format!(
+            ", end of speech → commit p50 {} p95 {} ms ({} commits)",
+            fmt_ms(decision.p50),
+            fmt_ms(decision.p95),
+            stats.client_commits
+        );
+    }
+    line
 }
 
 fn finish(
     spec: &LoadSpec,
-    reports: Vec<CallReport>,
+    mut reports: Vec<CallReport>,
     cost: BridgeCost,
     started: Instant,
     own_start: Option<u64>,
+    provider: Option<&ProviderWatch>,
 ) -> LoadResult {
     let wall = started.elapsed();
-    let mut summary = LoadSummary::from_reports(&reports, spec.template.delays).with_cost(&cost);
+    let seen = provider.map(ProviderWatch::since_start);
+    let mut summary =
+        LoadSummary::of_run(&mut reports, spec.template.delays, seen.as_ref()).with_cost(&cost);
     summary.calls = spec.calls;
     summary.wall_s = (wall.as_secs_f64() * 10.0).round() / 10.0;
     summary.seconds = spec.call_duration.as_secs_f64();
@@ -150,6 +202,9 @@ fn finish(
         (Some(a), Some(b)) => Some((cpu_percent(b.saturating_sub(a), wall) * 10.0).round() / 10.0),
         _ => None,
     };
+    if spec.progress {
+        eprintln!("{}", summary.turns_line());
+    }
     LoadResult { summary, reports }
 }
 
@@ -197,5 +252,30 @@ async fn measure_bridge(
         cpu_pct: Some(cpu_percent(b.saturating_sub(a), wall)),
         window_secs: Some(wall.as_secs_f64()),
         ..BridgeCost::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_tells_the_turn_detection_and_commit_times() {
+        assert_eq!(turn_progress(&FakeStats::default()), "");
+        let server = FakeStats {
+            server_turn_sessions: 4,
+            ..FakeStats::default()
+        };
+        assert_eq!(turn_progress(&server), ", turn detection: server");
+        let client = FakeStats {
+            client_turn_sessions: 2,
+            client_commits: 3,
+            commit_trailing_silence_ms: vec![610, 480, 700],
+            ..FakeStats::default()
+        };
+        assert_eq!(
+            turn_progress(&client),
+            ", turn detection: client, end of speech → commit p50 610 p95 700 ms (3 commits)"
+        );
     }
 }

@@ -21,6 +21,7 @@ use voice_sim::freeswitch::{
     Playout, ProviderDelays, UrlStyle,
 };
 use voice_sim::load::{run_load, LoadSpec, Stack, StackOptions};
+use voice_sim::report::TurnDetection;
 
 #[derive(Parser)]
 #[command(
@@ -37,6 +38,19 @@ enum Command {
     /// One call, explained turn by turn.
     Call(CallCmd),
     /// N concurrent real-time calls; prints one JSON summary as the last stdout line.
+    ///
+    /// The summary's `turn_latency_ms` is the caller's end of speech → first answer audio,
+    /// minus `subtracted`. `turn_detection` says who ended the turns, from the sessions the
+    /// fake provider saw: "server" (its server VAD) subtracts the VAD silence window
+    /// (--vad-silence-ms) and the think time (--think-ms), leaving the bridge's and the
+    /// transport's overhead; "client" (the bridge set `turn_detection: null` and commits each
+    /// turn itself) subtracts only the think time, leaving the bridge's end-of-turn decision
+    /// plus that overhead; "mixed" subtracts as "server". With client turns,
+    /// `end_of_speech_to_turn_ms` is the decision alone: the silence the fake had received
+    /// after the caller's last speech at each `input_audio_buffer.commit`, audio being
+    /// streamed in real time (`client_commits`, `client_commits_without_speech` count the
+    /// commits). With --bridge the provider is not ours: `turn_detection` is null and the
+    /// configured delays are subtracted. Progress and a turns line go to stderr.
     Load(LoadCmd),
     /// Run the fake OpenAI Realtime server until Ctrl-C.
     FakeOpenai(FakeOpenAiCmd),
@@ -95,7 +109,8 @@ struct CallOptions {
     /// The fake provider's thinking time, ms (subtracted from latency).
     #[arg(long, default_value_t = 0)]
     think_ms: u64,
-    /// The provider's VAD silence window, ms (subtracted from latency).
+    /// The provider's VAD silence window, ms (subtracted from latency, unless the bridge
+    /// detects turns itself).
     #[arg(long, default_value_t = 500)]
     vad_silence_ms: u32,
     /// Bridge log level (when started here).
@@ -306,9 +321,14 @@ async fn call(cmd: CallCmd) -> anyhow::Result<()> {
     spec.freeswitch = target.freeswitch.clone();
     spec.max_turns = Some(cmd.turns.max(1));
     spec.max_duration = seconds(cmd.seconds)?;
-    let report = run_call(spec).await;
+    let delays = spec.delays;
+    let mut report = run_call(spec).await;
     let fake_stats = target.stack.as_ref().map(|s| s.fake.stats());
     stop(target.stack).await;
+    // The bridge decided the turns: there was no provider VAD window to take out.
+    if let Some(mode) = fake_stats.as_ref().and_then(TurnDetection::of) {
+        report.resubtract(mode.delays(delays));
+    }
     if cmd.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -322,6 +342,17 @@ async fn call(cmd: CallCmd) -> anyhow::Result<()> {
                 stats.truncates.len(),
                 stats.protocol_errors.len()
             );
+            if let Some(mode) = TurnDetection::of(&stats) {
+                println!("turn detection: {}", mode.name());
+            }
+            if stats.client_commits > 0 {
+                println!(
+                    "bridge commits: {} ({} without speech); end of speech → commit, ms: {:?}",
+                    stats.client_commits,
+                    stats.client_commits_without_speech,
+                    stats.commit_trailing_silence_ms
+                );
+            }
             for e in stats.protocol_errors.iter().take(10) {
                 println!("  provider protocol error: {e}");
             }
@@ -367,6 +398,10 @@ fn explain(r: &CallReport, reply: &str) {
             t.answer_audio_ms, t.answer_audio_bytes, t.answer_chunks, t.playout_gaps, t.gap_ms, t.late_frames, t.max_lead_ms
         );
         match (t.response_ms, t.turn_latency_ms) {
+            (Some(response), Some(latency)) if delays.vad_silence_ms == 0 => println!(
+                "  latency: end of speech → first audio {response:.0} ms = think {} + turn decision and bridge/transport {latency:.0} ms",
+                delays.think_ms
+            ),
             (Some(response), Some(latency)) => println!(
                 "  latency: end of speech → first audio {response:.0} ms = VAD silence {} + think {} + bridge/transport {latency:.0} ms",
                 delays.vad_silence_ms, delays.think_ms
@@ -422,6 +457,7 @@ async fn load(cmd: LoadCmd) -> anyhow::Result<()> {
         ramp: Duration::from_millis(cmd.ramp_ms),
         template,
         bridge_pid: target.pid,
+        provider: target.stack.as_ref().map(|s| s.fake.stats_handle()),
         progress: true,
     };
     eprintln!(
@@ -432,9 +468,13 @@ async fn load(cmd: LoadCmd) -> anyhow::Result<()> {
     if let Some(stack) = &target.stack {
         let stats = stack.fake.stats();
         eprintln!(
-            "fake provider: {} sessions, {} responses, {} protocol errors",
+            "fake provider: {} sessions ({} server VAD, {} client turns), {} responses, {} cancelled, {} client commits, {} protocol errors",
             stats.sessions_opened,
+            stats.server_turn_sessions,
+            stats.client_turn_sessions,
             stats.turns,
+            stats.responses_cancelled,
+            stats.client_commits,
             stats.protocol_errors.len()
         );
     }

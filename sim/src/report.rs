@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::fake_openai::FakeStats;
 use crate::freeswitch::{error_kinds, CallReport, ProviderDelays};
 
 /// Percentiles of a set of measurements (ms). `None` fields when there was nothing to measure.
@@ -57,6 +58,59 @@ fn round1(x: f64) -> f64 {
     (x * 10.0).round() / 10.0
 }
 
+/// A figure for a human-readable line: whole ms, or "-" when there is none.
+pub(crate) fn fmt_ms(x: Option<f64>) -> String {
+    x.map_or_else(|| "-".into(), |v| format!("{v:.0}"))
+}
+
+/// Who decided when each caller turn ended, by what the fake provider saw.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TurnDetection {
+    /// The provider's server VAD (sessions with `server_vad` or `semantic_vad`).
+    Server,
+    /// The bridge: sessions with `turn_detection: null`, turns committed by the client.
+    Client,
+    /// Sessions of both kinds.
+    Mixed,
+}
+
+impl TurnDetection {
+    /// From the sessions the fake saw; `None` when it saw no configured session.
+    pub fn of(stats: &FakeStats) -> Option<Self> {
+        match (
+            stats.server_turn_sessions > 0,
+            stats.client_turn_sessions > 0,
+        ) {
+            (true, false) => Some(Self::Server),
+            (false, true) => Some(Self::Client),
+            (true, true) => Some(Self::Mixed),
+            (false, false) => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Server => "server",
+            Self::Client => "client",
+            Self::Mixed => "mixed",
+        }
+    }
+
+    /// What to take out of each response time. With client turns the provider has no VAD
+    /// silence window to wait out: only its think time is subtracted. Mixed runs keep the
+    /// configured (server) delays, since a turn cannot be tied to its session's mode.
+    pub fn delays(self, configured: ProviderDelays) -> ProviderDelays {
+        match self {
+            Self::Client => ProviderDelays {
+                vad_silence_ms: 0,
+                ..configured
+            },
+            Self::Server | Self::Mixed => configured,
+        }
+    }
+}
+
 /// What the bridge process cost during the run.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct BridgeCost {
@@ -87,14 +141,32 @@ pub struct LoadSummary {
     pub turns: usize,
     /// Caller turns spoken.
     pub turns_spoken: usize,
-    /// End of speech → first answer audio, minus the provider's delays.
+    /// End of speech → first answer audio, minus `subtracted`. Server turn detection: minus
+    /// the provider's VAD silence window and think time, leaving the bridge's and the
+    /// transport's overhead. Client turn detection: minus the think time only, leaving the
+    /// bridge's end-of-turn decision plus that overhead (the decision alone is
+    /// `end_of_speech_to_turn_ms`).
     pub turn_latency_ms: LatencyStats,
     /// End of speech → first answer audio, raw.
     pub response_ms: LatencyStats,
     /// What was subtracted from each response time.
     pub subtracted_delay_ms: u32,
-    /// Its parts.
+    /// Its parts (`vad_silence_ms` is 0 with client turn detection).
     pub subtracted: ProviderDelays,
+    /// Who decided the end of each caller turn, from the fake provider's sessions: "server"
+    /// (its server VAD), "client" (`turn_detection: null`: the bridge committed), "mixed";
+    /// null when the provider was not started here (`--bridge`) or saw no session.
+    pub turn_detection: Option<TurnDetection>,
+    /// Client turns: the caller's end of speech → the bridge's `input_audio_buffer.commit`.
+    /// Measured by the fake as the audio after the caller's last audible sample at each
+    /// commit; audio streams in real time, so this is the bridge's end-of-turn decision
+    /// time plus a few ms of transit. Empty with server turn detection.
+    pub end_of_speech_to_turn_ms: LatencyStats,
+    /// Commits the bridge sent with turn detection off.
+    pub client_commits: u64,
+    /// Of those, commits with no speech in the audio (turns decided on noise or silence);
+    /// not in `end_of_speech_to_turn_ms`.
+    pub client_commits_without_speech: u64,
     /// Times a player ran dry inside an answer.
     pub playout_gaps: u64,
     /// Arrivals with < 20 ms queued.
@@ -184,6 +256,63 @@ impl LoadSummary {
         }
     }
 
+    /// The summary of a run: the call reports plus what the fake provider saw during it
+    /// (`None` when the provider was not started here). Each turn's latency is first
+    /// recomputed with the delays that fit the turn detection seen, so `reports` agree
+    /// with the summary.
+    pub fn of_run(
+        reports: &mut [CallReport],
+        configured: ProviderDelays,
+        provider: Option<&FakeStats>,
+    ) -> Self {
+        let turn_detection = provider.and_then(TurnDetection::of);
+        let delays = turn_detection.map_or(configured, |t| t.delays(configured));
+        for report in reports.iter_mut() {
+            report.resubtract(delays);
+        }
+        let mut summary = Self::from_reports(reports, delays);
+        summary.turn_detection = turn_detection;
+        if let Some(p) = provider {
+            summary.end_of_speech_to_turn_ms =
+                LatencyStats::of(p.commit_trailing_silence_ms.iter().map(|&ms| ms as f64));
+            summary.client_commits = p.client_commits;
+            summary.client_commits_without_speech = p.client_commits_without_speech;
+        }
+        summary
+    }
+
+    /// The turn figures in one human-readable line (for stderr).
+    pub fn turns_line(&self) -> String {
+        let mut line = format!(
+            "turns: {}/{} answered; turn latency p50 {} p95 {} ms (response − {} ms",
+            self.turns,
+            self.turns_spoken,
+            fmt_ms(self.turn_latency_ms.p50),
+            fmt_ms(self.turn_latency_ms.p95),
+            self.subtracted_delay_ms,
+        );
+        line += match self.turn_detection {
+            Some(TurnDetection::Client) => " think)",
+            Some(TurnDetection::Server) => " VAD silence + think)",
+            _ => " configured delays)",
+        };
+        if let Some(t) = self.turn_detection {
+            line += &format!("; turn detection {}", t.name());
+        }
+        if self.client_commits > 0 {
+            let e = &self.end_of_speech_to_turn_ms;
+            line += &format!(
+                "; end of speech → commit p50 {} p95 {} max {} ms over {} commits ({} without speech)",
+                fmt_ms(e.p50),
+                fmt_ms(e.p95),
+                fmt_ms(e.max),
+                self.client_commits,
+                self.client_commits_without_speech
+            );
+        }
+        line
+    }
+
     /// Adds what the bridge process cost.
     pub fn with_cost(mut self, cost: &BridgeCost) -> Self {
         self.bridge_cpu_pct_per_call = cost.cpu_pct_per_call.map(|x| (x * 1000.0).round() / 1000.0);
@@ -258,5 +387,106 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&s.to_json_line()).unwrap();
         assert_eq!(json["turn_latency_ms"]["p99"], 300.0);
         assert!(json["bridge_cpu_pct_per_call"].is_null());
+    }
+
+    /// Two calls whose answers came 1100, 1300 and 1500 ms after the end of speech.
+    fn answered_calls() -> Vec<CallReport> {
+        let turn = |response: f64| TurnReport {
+            first_audio_ms: Some(1.0),
+            response_ms: Some(response),
+            // As the caller computed it with the configured (server) delays.
+            turn_latency_ms: Some(response - 800.0),
+            ..TurnReport::default()
+        };
+        let call = |turns| CallReport {
+            completed: true,
+            turns,
+            subtracted: configured(),
+            ..CallReport::default()
+        };
+        vec![
+            call(vec![turn(1100.0), turn(1300.0)]),
+            call(vec![turn(1500.0)]),
+        ]
+    }
+
+    fn configured() -> ProviderDelays {
+        ProviderDelays {
+            vad_silence_ms: 500,
+            think_ms: 300,
+        }
+    }
+
+    fn provider(server: u64, client: u64, trailing: &[u64]) -> FakeStats {
+        FakeStats {
+            server_turn_sessions: server,
+            client_turn_sessions: client,
+            client_commits: trailing.len() as u64 + 1,
+            client_commits_without_speech: 1,
+            commit_trailing_silence_ms: trailing.to_vec(),
+            ..FakeStats::default()
+        }
+    }
+
+    #[test]
+    fn client_turns_subtract_only_the_think_time() {
+        let mut reports = answered_calls();
+        let p = provider(0, 2, &[640, 520, 700]);
+        let s = LoadSummary::of_run(&mut reports, configured(), Some(&p));
+        assert_eq!(s.turn_detection, Some(TurnDetection::Client));
+        assert_eq!(
+            s.subtracted,
+            ProviderDelays {
+                vad_silence_ms: 0,
+                think_ms: 300
+            }
+        );
+        assert_eq!(s.subtracted_delay_ms, 300);
+        // Response − think: the bridge's decision plus its overhead.
+        assert_eq!(
+            (s.turn_latency_ms.min, s.turn_latency_ms.max),
+            (Some(800.0), Some(1200.0))
+        );
+        assert_eq!(reports[1].turns[0].turn_latency_ms, Some(1200.0));
+        assert_eq!(reports[0].subtracted.vad_silence_ms, 0);
+        let e = &s.end_of_speech_to_turn_ms;
+        assert_eq!(
+            (e.count, e.p50, e.min, e.max),
+            (3, Some(640.0), Some(520.0), Some(700.0))
+        );
+        assert_eq!((s.client_commits, s.client_commits_without_speech), (4, 1));
+        let json: serde_json::Value = serde_json::from_str(&s.to_json_line()).unwrap();
+        assert_eq!(json["turn_detection"], "client");
+        assert_eq!(json["end_of_speech_to_turn_ms"]["p50"], 640.0);
+        assert_eq!(json["subtracted"]["vad_silence_ms"], 0);
+        let line = s.turns_line();
+        assert!(line.contains("turn detection client"), "{line}");
+        assert!(line.contains("end of speech → commit p50 640"), "{line}");
+    }
+
+    #[test]
+    fn server_mixed_and_unknown_turns_keep_the_configured_delays() {
+        for (p, mode) in [
+            (Some(provider(3, 0, &[])), Some(TurnDetection::Server)),
+            (Some(provider(3, 1, &[600])), Some(TurnDetection::Mixed)),
+            (Some(FakeStats::default()), None),
+            (None, None),
+        ] {
+            let mut reports = answered_calls();
+            let s = LoadSummary::of_run(&mut reports, configured(), p.as_ref());
+            assert_eq!(s.turn_detection, mode);
+            assert_eq!(s.subtracted, configured());
+            assert_eq!(
+                (s.turn_latency_ms.min, s.turn_latency_ms.max),
+                (Some(300.0), Some(700.0))
+            );
+            assert_eq!(reports[1].turns[0].turn_latency_ms, Some(700.0));
+        }
+        let mut reports = answered_calls();
+        let s = LoadSummary::of_run(&mut reports, configured(), None);
+        let json: serde_json::Value = serde_json::from_str(&s.to_json_line()).unwrap();
+        assert!(json["turn_detection"].is_null());
+        assert_eq!(json["end_of_speech_to_turn_ms"]["count"], 0);
+        assert!(!s.turns_line().contains("commit"));
     }
 }

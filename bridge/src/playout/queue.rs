@@ -41,6 +41,8 @@ pub struct Batch {
     pub generation: u64,
     /// First batch after silence: FreeSWITCH starts playing now.
     pub starts_run: bool,
+    /// When FreeSWITCH starts playing it (after what it already holds).
+    pub plays_at: Instant,
 }
 
 impl Run {
@@ -193,8 +195,10 @@ impl PlayoutQueue {
             samples.extend_from_slice(&frame);
         }
         let ms = n as u64 * FRAME;
+        let mut plays_at = now;
         let starts_run = match self.run {
             Some(run) if run.buffered_ms(now) > 0 => {
+                plays_at = run.start + Duration::from_millis(run.sent_ms);
                 self.run = Some(Run {
                     sent_ms: run.sent_ms + ms,
                     ..run
@@ -217,6 +221,7 @@ impl PlayoutQueue {
             samples,
             generation: self.generation,
             starts_run,
+            plays_at,
         })
     }
 

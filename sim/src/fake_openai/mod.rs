@@ -11,6 +11,8 @@
 //! Sessions are independent tasks; the reply audio is rendered once and shared, so
 //! hundreds of concurrent sessions are cheap.
 
+#[cfg(test)]
+mod client_turns_tests;
 mod connection;
 mod handshake;
 mod reply;
@@ -63,7 +65,8 @@ pub struct FakeOpenAiConfig {
     pub reply_text: String,
     /// What the fake "transcribes" the caller as, when the session asks for transcription.
     pub caller_transcript: String,
-    /// Delay between the end of a caller turn (or `response.create`) and the response.
+    /// Delay between the end of a caller turn (or `response.create`) and the response's
+    /// first output; `response.created` goes out at once, as the real API sends it.
     pub think_ms: u64,
     /// Audio per `output_audio.delta`.
     pub delta_ms: u32,
@@ -169,12 +172,38 @@ impl FakeOpenAi {
         self.shared.stats.snapshot()
     }
 
+    /// A handle that reads these stats without owning the fake (the load tool's, say).
+    pub fn stats_handle(&self) -> FakeStatsHandle {
+        FakeStatsHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
     /// Changes the fault for sessions opened from now on.
     pub fn set_fault(&self, fault: Fault) {
         match self.shared.fault.lock() {
             Ok(mut f) => *f = fault,
             Err(poisoned) => *poisoned.into_inner() = fault,
         }
+    }
+}
+
+/// Reads a fake's stats; cheap to clone. It keeps working after the fake is dropped (the
+/// figures then stop changing).
+#[derive(Clone)]
+pub struct FakeStatsHandle {
+    shared: Arc<Shared>,
+}
+
+impl FakeStatsHandle {
+    pub fn snapshot(&self) -> FakeStats {
+        self.shared.stats.snapshot()
+    }
+}
+
+impl std::fmt::Debug for FakeStatsHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeStatsHandle").finish_non_exhaustive()
     }
 }
 

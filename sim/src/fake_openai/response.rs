@@ -1,5 +1,9 @@
 //! Responses: the audio reply streamed delta by delta, the scripted function call, and
 //! cancellation (providers.md §1.6–1.7).
+//!
+//! Like the real API, a response is announced (`response.created`) as soon as it is asked
+//! for or the turn ends; the think time passes before its first output. So a client can
+//! cancel a response that has produced nothing yet and gets `response.done` (cancelled).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,9 +15,20 @@ use super::reply::RenderedReply;
 use super::session::Session;
 use super::Fault;
 
-/// An audio response being streamed.
+/// A response between `response.created` and `response.done`.
 pub(crate) struct ActiveResponse {
     id: String,
+    stage: Stage,
+}
+
+enum Stage {
+    /// Announced; the output starts at this instant.
+    Thinking(Instant),
+    Speaking(AudioStream),
+}
+
+/// The audio reply being streamed.
+struct AudioStream {
     item_id: String,
     reply: Arc<RenderedReply>,
     next_delta: usize,
@@ -29,33 +44,50 @@ pub(crate) enum ToolState {
     Answered,
 }
 
+impl ActiveResponse {
+    /// When it next has something to send.
+    fn wake_at(&self) -> Instant {
+        match &self.stage {
+            Stage::Thinking(at) => *at,
+            Stage::Speaking(audio) => audio.next_at,
+        }
+    }
+}
+
 impl Session {
-    pub(super) fn schedule_response(&mut self, now: Instant) {
-        self.response_due = Some(now + Duration::from_millis(self.shared.cfg.think_ms));
+    /// Announces a response; its output follows after the think time.
+    pub(super) fn start_response(&mut self, now: Instant) {
+        self.shared.stats.turn_started();
+        let id = self.new_id("resp");
+        self.out
+            .emit(json!({"type": "response.created", "response": {"id": id,
+            "object": "realtime.response", "status": "in_progress", "output": []}}));
+        let think = Duration::from_millis(self.shared.cfg.think_ms);
+        self.active = Some(ActiveResponse {
+            id,
+            stage: Stage::Thinking(now + think),
+        });
     }
 
     /// When the session next has something to send on its own.
     pub fn next_wake(&self) -> Option<Instant> {
-        let delta = self.active.as_ref().map(|a| a.next_at);
-        match (self.response_due, delta) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        self.active.as_ref().map(ActiveResponse::wake_at)
     }
 
     pub fn on_timer(&mut self, now: Instant) {
-        if self.response_due.is_some_and(|due| due <= now) {
-            self.response_due = None;
-            self.start_response(now);
-        }
-        while self.active.as_ref().is_some_and(|a| a.next_at <= now) {
-            self.send_delta();
+        while let Some(active) = self.active.as_ref().filter(|a| a.wake_at() <= now) {
+            match active.stage {
+                Stage::Thinking(_) => {
+                    let id = active.id.clone();
+                    self.begin_output(id, now);
+                }
+                Stage::Speaking(_) => self.send_delta(),
+            }
         }
     }
 
-    fn start_response(&mut self, now: Instant) {
-        self.shared.stats.turn_started();
-        let response_id = self.new_id("resp");
+    /// The think time is over: the function call, or the first audio.
+    fn begin_output(&mut self, response_id: String, now: Instant) {
         if self.tool == ToolState::Unused {
             if let Some((name, arguments)) = self.shared.cfg.tool_call.clone() {
                 return self.function_call_response(&response_id, &name, &arguments);
@@ -64,10 +96,6 @@ impl Session {
         let item_id = self.new_id("item");
         let output = self.config.effective().output;
         let reply = self.shared.replies.get(output);
-        self.out.emit(
-            json!({"type": "response.created", "response": {"id": response_id,
-            "object": "realtime.response", "status": "in_progress", "output": []}}),
-        );
         let item = json!({"id": item_id, "object": "realtime.item", "type": "message",
             "role": "assistant", "status": "in_progress", "content": []});
         self.out.emit(json!({"type": "response.output_item.added",
@@ -82,16 +110,22 @@ impl Session {
         );
         self.active = Some(ActiveResponse {
             id: response_id,
-            item_id,
-            reply,
-            next_delta: 0,
-            next_at: now,
-            interval,
+            stage: Stage::Speaking(AudioStream {
+                item_id,
+                reply,
+                next_delta: 0,
+                next_at: now,
+                interval,
+            }),
         });
     }
 
     fn send_delta(&mut self) {
-        let Some(active) = self.active.as_mut() else {
+        let Some(ActiveResponse {
+            id,
+            stage: Stage::Speaking(active),
+        }) = self.active.as_mut()
+        else {
             return;
         };
         let i = active.next_delta;
@@ -100,7 +134,7 @@ impl Session {
         else {
             return self.finish_response();
         };
-        let ids = json!({"response_id": active.id, "item_id": active.item_id,
+        let ids = json!({"response_id": id, "item_id": active.item_id,
             "output_index": 0, "content_index": 0});
         let mut audio = ids.clone();
         audio["type"] = self.names.audio_delta().into();
@@ -128,11 +162,15 @@ impl Session {
     }
 
     fn finish_response(&mut self) {
-        let Some(active) = self.active.take() else {
+        let Some(ActiveResponse {
+            id,
+            stage: Stage::Speaking(active),
+        }) = self.active.take()
+        else {
             return;
         };
         let transcript = active.reply.transcript.as_str();
-        let ids = json!({"response_id": active.id, "item_id": active.item_id,
+        let ids = json!({"response_id": id, "item_id": active.item_id,
             "output_index": 0, "content_index": 0});
         for (ty, extra) in [
             (self.names.audio_done(), None),
@@ -156,25 +194,22 @@ impl Session {
             "role": "assistant", "status": "completed",
             "content": [{"type": self.names.audio_part(), "transcript": transcript}]});
         self.out.emit(json!({"type": "response.output_item.done",
-            "response_id": active.id, "output_index": 0, "item": item}));
+            "response_id": id, "output_index": 0, "item": item}));
         if let Some(done) = self.names.item_done() {
             self.out.emit(json!({"type": done, "item": item}));
         }
         if let Some(record) = self.items.get_mut(&active.item_id) {
             record.json = item.clone();
         }
-        self.response_done(&active.id, "completed", Value::Null, item);
+        self.response_done(&id, "completed", Value::Null, item);
     }
 
     /// The scripted call: `conversation.item.added` for the call comes before
-    /// `function_call_arguments.done`, as clients rely on (§1.6).
+    /// `function_call_arguments.done`, as clients rely on (§1.6). It ends the response.
     fn function_call_response(&mut self, response_id: &str, name: &str, arguments: &str) {
+        self.active = None;
         let call_id = self.new_id("call");
         let item_id = self.new_id("item");
-        self.out.emit(
-            json!({"type": "response.created", "response": {"id": response_id,
-            "object": "realtime.response", "status": "in_progress", "output": []}}),
-        );
         let item = json!({"id": item_id, "object": "realtime.item", "type": "function_call",
             "status": "in_progress", "call_id": call_id, "name": name, "arguments": ""});
         self.out.emit(json!({"type": "response.output_item.added",
@@ -205,18 +240,21 @@ impl Session {
         self.response_done(response_id, "completed", Value::Null, item);
     }
 
-    /// Stops the streaming response, if any: `response.done` with status cancelled.
+    /// Stops the response, if any, thinking or streaming: `response.done` with status
+    /// cancelled (and the partial item, when output had started).
     pub(super) fn cancel_active(&mut self, reason: &str) {
         let Some(active) = self.active.take() else {
             return;
         };
         self.shared.stats.response_cancelled();
-        let mut item = json!({"id": active.item_id, "object": "realtime.item",
-            "type": "message", "role": "assistant", "status": "incomplete", "content": []});
-        if let Some(record) = self.items.get_mut(&active.item_id) {
-            record.json = item.clone();
-        } else {
-            item = Value::Null;
+        let mut item = Value::Null;
+        if let Stage::Speaking(audio) = &active.stage {
+            if let Some(record) = self.items.get_mut(&audio.item_id) {
+                item = json!({"id": audio.item_id, "object": "realtime.item",
+                    "type": "message", "role": "assistant", "status": "incomplete",
+                    "content": []});
+                record.json = item.clone();
+            }
         }
         let details = json!({"type": "cancelled", "reason": reason});
         self.response_done(&active.id, "cancelled", details, item);

@@ -71,7 +71,12 @@ pub(crate) struct Session {
     pub(super) fault: Fault,
     pub(super) config: SessionConfig,
     configured: bool,
+    /// Ends turns with server_vad; with turn detection off it only follows the speech, to
+    /// measure the silence before each client commit. `None` until the first update.
     vad: Option<EnergyVad>,
+    /// Turn modes this session has run in (each counted once in the stats).
+    ran_server_turns: bool,
+    ran_client_turns: bool,
     /// Uncommitted caller audio, µs.
     buffer_us: u64,
     /// Id promised in `speech_started` for the item the turn will become.
@@ -79,7 +84,7 @@ pub(crate) struct Session {
     pub(super) items: HashMap<String, ItemRecord>,
     pub(super) last_item: Option<String>,
     next_id: u64,
-    pub(super) response_due: Option<Instant>,
+    /// The response between `response.created` and `response.done`.
     pub(super) active: Option<ActiveResponse>,
     pub(super) tool: ToolState,
     pub(super) responses_done: u64,
@@ -102,12 +107,13 @@ impl Session {
             config,
             configured: false,
             vad: None,
+            ran_server_turns: false,
+            ran_client_turns: false,
             buffer_us: 0,
             speech_item: None,
             items: HashMap::new(),
             last_item: None,
             next_id: 0,
-            response_due: None,
             active: None,
             tool: ToolState::Unused,
             responses_done: 0,
@@ -229,14 +235,20 @@ impl Session {
         let effective = self.config.effective().clone();
         let base_rms = self.shared.cfg.vad_threshold_rms;
         let rate = effective.input.rate();
-        self.vad = match (effective.turn_detection.as_ref(), self.vad.take()) {
-            (None, _) => None,
-            (Some(td), Some(mut vad)) => {
-                vad.reconfigure(td, base_rms, rate);
-                Some(vad)
-            }
-            (Some(td), None) => Some(EnergyVad::new(td, base_rms, rate)),
+        let td = effective.turn_detection.as_ref();
+        match &mut self.vad {
+            Some(vad) => vad.reconfigure(td, base_rms, rate),
+            None => self.vad = Some(EnergyVad::new(td, base_rms, rate)),
+        }
+        let client_turns = td.is_none();
+        let ran = if client_turns {
+            &mut self.ran_client_turns
+        } else {
+            &mut self.ran_server_turns
         };
+        if !std::mem::replace(ran, true) {
+            self.shared.stats.turn_mode(client_turns);
+        }
         self.out
             .emit(json!({"type": "session.updated", "session": self.config.json()}));
         if let Fault::SlowSessionUpdatedMs(ms) = self.fault {
@@ -281,7 +293,6 @@ impl Session {
                     .emit(json!({"type": "input_audio_buffer.speech_started",
                     "audio_start_ms": audio_start_ms, "item_id": item_id}));
                 if td.interrupt_response {
-                    self.response_due = None;
                     self.cancel_active("turn_detected");
                 }
             }
@@ -291,8 +302,8 @@ impl Session {
                     .emit(json!({"type": "input_audio_buffer.speech_stopped",
                     "audio_end_ms": audio_end_ms, "item_id": item_id}));
                 self.commit();
-                if td.create_response && self.active.is_none() && self.response_due.is_none() {
-                    self.schedule_response(now);
+                if td.create_response && self.active.is_none() {
+                    self.start_response(now);
                 }
             }
         }
@@ -308,6 +319,10 @@ impl Session {
                      {MIN_COMMIT_MS}ms of audio, but buffer only has {buffered_ms}ms of audio."
                 ),
             ));
+        }
+        if self.config.effective().turn_detection.is_none() {
+            let trailing = self.vad.as_ref().and_then(EnergyVad::trailing_silence_ms);
+            self.shared.stats.client_commit(trailing);
         }
         if let Some(vad) = &mut self.vad {
             vad.reset();
@@ -482,19 +497,17 @@ impl Session {
         if ev.get("response").is_some_and(|r| !r.is_object()) {
             return Err(Reject::new("invalid_value", "response must be an object"));
         }
-        if self.active.is_some() || self.response_due.is_some() {
+        if self.active.is_some() {
             return Err(Reject::new(
                 "conversation_already_has_active_response",
                 "Conversation already has an active response in progress.",
             ));
         }
-        self.schedule_response(now);
+        self.start_response(now);
         Ok(())
     }
 
     fn response_cancel(&mut self) -> Result<(), Reject> {
-        // A response still "thinking" has not been announced: dropping it is enough.
-        self.response_due = None;
         if self.active.is_none() {
             return Err(Reject::new(
                 "response_cancel_not_active",

@@ -6,7 +6,7 @@ use std::sync::Mutex;
 
 /// Longest kept list of client event types (appends alone come 50 times a second).
 const MAX_CLIENT_EVENTS: usize = 10_000;
-/// Longest kept list of protocol errors or truncates.
+/// Longest kept list of protocol errors, truncates or commit measurements.
 const MAX_RECORDS: usize = 10_000;
 
 /// A snapshot of what the fake has seen since it started.
@@ -16,15 +16,68 @@ pub struct FakeStats {
     pub sessions_active: u64,
     /// Caller audio appended over all sessions, in milliseconds.
     pub appended_ms: u64,
-    /// Responses started (audio or tool call).
+    /// Responses created (audio or tool call), including those cancelled before any output.
     pub turns: u64,
     pub responses_cancelled: u64,
+    /// Sessions configured with turn detection on (`server_vad` or `semantic_vad`): the
+    /// fake decides when the caller's turn ends. A session that switches is counted in both.
+    pub server_turn_sessions: u64,
+    /// Sessions configured with `turn_detection: null`: the client commits the audio and
+    /// asks for each response itself.
+    pub client_turn_sessions: u64,
+    /// `input_audio_buffer.commit`s accepted while turn detection was off.
+    pub client_commits: u64,
+    /// Of those, commits whose audio held no speech by the fake's energy detector (nothing
+    /// goes into `commit_trailing_silence_ms` for them).
+    pub client_commits_without_speech: u64,
+    /// For each client commit with speech: stream time (ms) of non-speech audio appended
+    /// after the caller's last audible sample, by the same energy notion as server_vad at
+    /// the default threshold. Audio arrives in real time, so this is the client's
+    /// end-of-speech → turn-decision time, less a few ms of transit (capped list).
+    pub commit_trailing_silence_ms: Vec<u64>,
     pub truncates: Vec<Truncate>,
     /// Every client mistake the fake answered with an `error` event (harmless codes
     /// `response_cancel_not_active` and `conversation_already_has_active_response` excluded).
     pub protocol_errors: Vec<String>,
     /// Client event types in arrival order (capped).
     pub client_events: Vec<String>,
+}
+
+impl FakeStats {
+    /// What happened between `earlier` (a snapshot of the same fake) and this snapshot:
+    /// counters are differences, lists hold only the newer entries (caps permitting), and
+    /// `sessions_active` stays the current count.
+    pub fn since(&self, earlier: &FakeStats) -> FakeStats {
+        fn newer<T: Clone>(now: &[T], before: &[T]) -> Vec<T> {
+            now.get(before.len()..).unwrap_or_default().to_vec()
+        }
+        FakeStats {
+            sessions_opened: self.sessions_opened.saturating_sub(earlier.sessions_opened),
+            sessions_active: self.sessions_active,
+            appended_ms: self.appended_ms.saturating_sub(earlier.appended_ms),
+            turns: self.turns.saturating_sub(earlier.turns),
+            responses_cancelled: self
+                .responses_cancelled
+                .saturating_sub(earlier.responses_cancelled),
+            server_turn_sessions: self
+                .server_turn_sessions
+                .saturating_sub(earlier.server_turn_sessions),
+            client_turn_sessions: self
+                .client_turn_sessions
+                .saturating_sub(earlier.client_turn_sessions),
+            client_commits: self.client_commits.saturating_sub(earlier.client_commits),
+            client_commits_without_speech: self
+                .client_commits_without_speech
+                .saturating_sub(earlier.client_commits_without_speech),
+            commit_trailing_silence_ms: newer(
+                &self.commit_trailing_silence_ms,
+                &earlier.commit_trailing_silence_ms,
+            ),
+            truncates: newer(&self.truncates, &earlier.truncates),
+            protocol_errors: newer(&self.protocol_errors, &earlier.protocol_errors),
+            client_events: newer(&self.client_events, &earlier.client_events),
+        }
+    }
 }
 
 /// One `conversation.item.truncate` the client sent.
@@ -43,6 +96,10 @@ pub(crate) struct StatsRecorder {
     appended_us: AtomicU64,
     turns: AtomicU64,
     cancelled: AtomicU64,
+    server_turn_sessions: AtomicU64,
+    client_turn_sessions: AtomicU64,
+    client_commits: AtomicU64,
+    client_commits_without_speech: AtomicU64,
     lists: Mutex<Lists>,
 }
 
@@ -51,6 +108,7 @@ struct Lists {
     truncates: Vec<Truncate>,
     protocol_errors: Vec<String>,
     client_events: Vec<String>,
+    commit_trailing_silence_ms: Vec<u64>,
 }
 
 impl StatsRecorder {
@@ -81,6 +139,31 @@ impl StatsRecorder {
         self.cancelled.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A session ran with turn detection on (`client_commits` = false) or off (true).
+    pub fn turn_mode(&self, client_commits: bool) {
+        let counter = if client_commits {
+            &self.client_turn_sessions
+        } else {
+            &self.server_turn_sessions
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// An accepted commit with turn detection off, and the silence after the last speech
+    /// in it (`None`: it held no speech).
+    pub fn client_commit(&self, trailing_silence_ms: Option<u64>) {
+        self.client_commits.fetch_add(1, Ordering::Relaxed);
+        match trailing_silence_ms {
+            Some(ms) => {
+                self.with_lists(|l| push_capped(&mut l.commit_trailing_silence_ms, ms, MAX_RECORDS))
+            }
+            None => {
+                self.client_commits_without_speech
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
     pub fn truncate(&self, t: Truncate) {
         self.with_lists(|l| push_capped(&mut l.truncates, t, MAX_RECORDS));
     }
@@ -100,12 +183,19 @@ impl StatsRecorder {
             appended_ms: self.appended_us.load(Ordering::Relaxed) / 1000,
             turns: self.turns.load(Ordering::Relaxed),
             responses_cancelled: self.cancelled.load(Ordering::Relaxed),
+            server_turn_sessions: self.server_turn_sessions.load(Ordering::Relaxed),
+            client_turn_sessions: self.client_turn_sessions.load(Ordering::Relaxed),
+            client_commits: self.client_commits.load(Ordering::Relaxed),
+            client_commits_without_speech: self
+                .client_commits_without_speech
+                .load(Ordering::Relaxed),
             ..Default::default()
         };
         self.with_lists(|l| {
             s.truncates = l.truncates.clone();
             s.protocol_errors = l.protocol_errors.clone();
             s.client_events = l.client_events.clone();
+            s.commit_trailing_silence_ms = l.commit_trailing_silence_ms.clone();
         });
         s
     }
@@ -147,5 +237,38 @@ mod tests {
         assert_eq!(snap.appended_ms, 60);
         assert_eq!(snap.client_events, vec!["session.update"]);
         assert_eq!(snap.protocol_errors.len(), 1);
+    }
+
+    #[test]
+    fn counts_turn_modes_and_client_commits() {
+        let s = StatsRecorder::default();
+        s.turn_mode(true);
+        s.turn_mode(true);
+        s.turn_mode(false);
+        s.client_commit(Some(420));
+        s.client_commit(None);
+        s.client_commit(Some(380));
+        let snap = s.snapshot();
+        assert_eq!(
+            (snap.client_turn_sessions, snap.server_turn_sessions),
+            (2, 1)
+        );
+        assert_eq!(
+            (snap.client_commits, snap.client_commits_without_speech),
+            (3, 1)
+        );
+        assert_eq!(snap.commit_trailing_silence_ms, vec![420, 380]);
+        s.client_commit(Some(510));
+        s.turn_mode(false);
+        let later = s.snapshot().since(&snap);
+        assert_eq!(later.commit_trailing_silence_ms, vec![510]);
+        assert_eq!(
+            (
+                later.client_commits,
+                later.server_turn_sessions,
+                later.client_turn_sessions
+            ),
+            (1, 1, 0)
+        );
     }
 }

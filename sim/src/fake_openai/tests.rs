@@ -44,6 +44,7 @@ fn persona() -> AgentPersona {
             parameters: json!({"type": "object",
                 "properties": {"phone": {"type": "string"}}, "required": ["phone"]}),
         }],
+        ..AgentPersona::default()
     }
 }
 
@@ -336,6 +337,56 @@ async fn tool_call_round_trip() {
             "conversation.item.create",
             "response.create"
         ]
+    );
+}
+
+#[tokio::test]
+async fn local_turns_commit_and_the_fake_measures_the_decision() {
+    let fake = fake(FakeOpenAiConfig::default()).await;
+    let persona = AgentPersona {
+        local_turns: true,
+        ..persona()
+    };
+    let call = CallInfo {
+        call_id: "call-1".into(),
+        call_rate: 16_000,
+        ..Default::default()
+    };
+    let mut s = OpenAiRealtimeAgent::new(client_cfg(&fake, Protocol::Ga), persona)
+        .connect(call)
+        .await
+        .unwrap();
+    let mut audio = speech::synthesize(CALLER_TEXT, speech::PT_BR, 24_000)
+        .unwrap()
+        .to_vec();
+    // The call's own detector took 640 ms of silence to decide.
+    audio.extend(std::iter::repeat_n(0, 24 * 640));
+    send_audio(&s.input, &audio, 24_000).await;
+    s.input.send(AgentInput::EndOfTurn).await.unwrap();
+    let events = until(&mut s.events, is_done).await;
+    assert!(
+        !events.contains(&AgentEvent::SpeechStarted),
+        "no server VAD"
+    );
+    assert!(audio_samples(&events) > 0);
+    assert_eq!(
+        events.last(),
+        Some(&AgentEvent::ResponseDone {
+            status: "completed".into()
+        })
+    );
+    let stats = fake.stats();
+    assert_eq!(stats.protocol_errors, Vec::<String>::new());
+    assert_eq!(
+        (stats.client_turn_sessions, stats.server_turn_sessions),
+        (1, 0)
+    );
+    assert_eq!((stats.client_commits, stats.turns), (1, 1));
+    assert_eq!(stats.commit_trailing_silence_ms.len(), 1);
+    assert!(
+        stats.commit_trailing_silence_ms[0].abs_diff(640) <= 2,
+        "{:?}",
+        stats.commit_trailing_silence_ms
     );
 }
 

@@ -96,7 +96,7 @@ pub struct CallError {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ProviderDelays {
     /// The fake's server-VAD silence window (`silence_duration_ms`, 500 unless the bridge
-    /// configures another).
+    /// configures another). 0 when the bridge detects turns itself (no server VAD).
     pub vad_silence_ms: u32,
     /// The fake's configured thinking time before it answers.
     pub think_ms: u32,
@@ -135,7 +135,8 @@ pub struct TurnReport {
     pub first_audio_ms: Option<f64>,
     /// End of speech → first answer audio.
     pub response_ms: Option<f64>,
-    /// `response_ms` minus the provider delays (VAD silence window + think time).
+    /// `response_ms` minus the provider delays in `CallReport::subtracted` (server VAD
+    /// silence window + think time; only the think time when the bridge detects turns).
     pub turn_latency_ms: Option<f64>,
     /// Answer audio received, in ms and bytes.
     pub answer_audio_ms: f64,
@@ -258,6 +259,16 @@ impl CallReport {
         }
     }
 
+    /// Takes `delays` instead out of every turn's response time (the load tool learns only
+    /// after the run whether the provider's VAD or the bridge decided the turns).
+    pub fn resubtract(&mut self, delays: ProviderDelays) {
+        self.subtracted = delays;
+        let total = f64::from(delays.total_ms());
+        for t in &mut self.turns {
+            t.turn_latency_ms = t.response_ms.map(|r| r - total);
+        }
+    }
+
     /// Turn latencies (ms) of the turns that got an answer.
     pub fn latencies(&self) -> impl Iterator<Item = f64> + '_ {
         self.turns.iter().filter_map(|t| t.turn_latency_ms)
@@ -294,5 +305,32 @@ mod tests {
         assert_eq!(r.error_counts[&ErrorKind::OddLengthBinary], 30);
         assert_eq!(r.error_total(), 31);
         assert_eq!(ErrorKind::OddLengthBinary.name(), "odd_length_binary");
+    }
+
+    #[test]
+    fn resubtracting_recomputes_every_turn() {
+        let mut r = CallReport {
+            turns: vec![
+                TurnReport {
+                    response_ms: Some(1250.0),
+                    turn_latency_ms: Some(450.0),
+                    ..TurnReport::default()
+                },
+                TurnReport::default(),
+            ],
+            subtracted: ProviderDelays {
+                vad_silence_ms: 500,
+                think_ms: 300,
+            },
+            ..CallReport::default()
+        };
+        let think_only = ProviderDelays {
+            vad_silence_ms: 0,
+            think_ms: 300,
+        };
+        r.resubtract(think_only);
+        assert_eq!(r.subtracted, think_only);
+        assert_eq!(r.turns[0].turn_latency_ms, Some(950.0));
+        assert_eq!(r.turns[1].turn_latency_ms, None, "no answer, no latency");
     }
 }
