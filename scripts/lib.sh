@@ -15,12 +15,14 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$@" >&2
 }
 
-# Tools the tests and the demo use: speech (espeak-ng, sox), and pip + unzip for models/fetch.
+# Tools the tests and the demo use: speech (espeak-ng, sox), pip + unzip for models/fetch,
+# and libopus (found with pkg-config) for Ogg/Opus call recordings.
 ensure_tools() {
     local missing=()
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
     command -v sox >/dev/null || missing+=(sox)
     command -v pkg-config >/dev/null || missing+=(pkg-config)
+    command -v pkg-config >/dev/null && pkg-config --exists opus || missing+=(libopus-dev)
     command -v unzip >/dev/null || missing+=(unzip)
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
     if [ ${#missing[@]} -gt 0 ]; then

@@ -13,6 +13,7 @@ use voice_core::telemetry::LogConfig;
 
 use voice_core::audio::turn::TurnSettings;
 use voice_core::audio::vad::VadSettings;
+use voice_core::recording::RecordingSettings;
 
 use crate::front_end::BargeInSettings;
 use crate::playout::{ClearSetting, PlayoutModeSetting};
@@ -30,6 +31,9 @@ pub struct BridgeConfig {
     pub log: LogConfig,
     pub agent: AgentSettings,
     pub providers: Providers,
+    /// Stereo call recordings (caller left, agent right) with the call's facts.
+    #[serde(default)]
+    pub recording: RecordingSettings,
     #[serde(default)]
     pub tenants: HashMap<String, toml::Table>,
     /// `tenants` with their overrides applied, once, at load.
@@ -154,6 +158,9 @@ impl BridgeConfig {
         self.agent
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("agent.{e}")))?;
+        self.recording
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("recording: {e}")))?;
         self.resolved = self
             .tenants
             .keys()

@@ -55,6 +55,6 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render(state.recorders.as_ref()),
     )
 }

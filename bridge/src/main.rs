@@ -47,7 +47,12 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    match server::serve(listener, state, shutdown_signal()).await {
+    let served = server::serve(listener, state.clone(), shutdown_signal()).await;
+    if let Some(recorders) = state.recorders.clone() {
+        // Calls are over: let the writers finish their files.
+        let _ = tokio::task::spawn_blocking(move || recorders.drain()).await;
+    }
+    match served {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             error!(error = %e, "server failed");

@@ -1,5 +1,6 @@
 //! The bridge's Prometheus metrics, served at `/metrics`.
 
+use voice_core::recording::Recorders;
 use voice_core::telemetry::metrics::{Counter, Exposition, Gauge, Histogram, LATENCY_BUCKETS};
 
 pub struct BridgeMetrics {
@@ -55,8 +56,11 @@ impl Default for BridgeMetrics {
 }
 
 impl BridgeMetrics {
-    pub fn render(&self) -> String {
+    pub fn render(&self, recorders: Option<&Recorders>) -> String {
         let mut e = Exposition::default();
+        if let Some(recorders) = recorders {
+            recorders.metrics().expose(&mut e);
+        }
         e.gauge(
             "bridge_calls_active",
             "Calls in progress",

@@ -10,6 +10,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 use voice_core::esl::EslClient;
+use voice_core::recording::Recorders;
 
 use crate::config::BridgeConfig;
 use crate::front_end::FrontEndModels;
@@ -27,14 +28,21 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Builds the shared state: loads the models local turn detection needs (a missing one is
-/// this error, at start) and starts the ESL client when enabled.
+/// this error, at start), opens the recordings folder and starts the ESL client, when
+/// enabled.
 pub fn state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
     let models = FrontEndModels::load(config.all_agents(), &voice_core::onnx::models_dir())?;
+    let recorders = config
+        .recording
+        .enabled
+        .then(|| Recorders::new(config.recording.clone()))
+        .transpose()
+        .map_err(|e| format!("recording: {e}"))?;
     let esl = config
         .esl
         .enabled
         .then(|| EslClient::start(config.esl.client.clone()));
-    Ok(AppState::new(config, esl, models))
+    Ok(AppState::new(config, esl, models, recorders))
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls and lets live ones finish

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use voice_core::esl::EslClient;
+use voice_core::recording::Recorders;
 
 use crate::call::CallRegistry;
 use crate::config::BridgeConfig;
@@ -18,17 +19,25 @@ pub struct AppState {
     pub esl: Option<EslClient>,
     /// Models shared by the calls' front ends (local turn detection).
     pub models: FrontEndModels,
+    /// Present when `[recording] enabled = true`.
+    pub recorders: Option<Recorders>,
     shutting_down: AtomicBool,
 }
 
 impl AppState {
-    pub fn new(config: BridgeConfig, esl: Option<EslClient>, models: FrontEndModels) -> Arc<Self> {
+    pub fn new(
+        config: BridgeConfig,
+        esl: Option<EslClient>,
+        models: FrontEndModels,
+        recorders: Option<Recorders>,
+    ) -> Arc<Self> {
         Arc::new(Self {
             config: Arc::new(config),
             calls: CallRegistry::default(),
             metrics: BridgeMetrics::default(),
             esl,
             models,
+            recorders,
             shutting_down: AtomicBool::new(false),
         })
     }

@@ -4,6 +4,7 @@
 //! - [`agent`]: the `Agent` trait every AI back end (realtime or cascaded) implements.
 //! - [`providers`]: provider clients (OpenAI Realtime, …).
 //! - [`esl`]: FreeSWITCH event-socket client.
+//! - [`recording`]: per-call stereo recordings (WAV or Ogg/Opus) and their facts files.
 //! - [`config`]: TOML configuration with environment overrides.
 //! - [`telemetry`]: logging and Prometheus metrics.
 
@@ -13,4 +14,5 @@ pub mod config;
 pub mod esl;
 pub mod onnx;
 pub mod providers;
+pub mod recording;
 pub mod telemetry;

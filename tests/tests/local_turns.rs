@@ -42,7 +42,9 @@ async fn call(env: &[(&str, &str)], overlap: Option<(&str, u64)>, listen_ms: u64
     let (mut ws, _) = connect_async(h.url("pbx.example.com", "local-1", "rate=16000"))
         .await
         .unwrap();
-    ws.send(Message::Text(r#"{"type":"start"}"#.into())).await.unwrap();
+    ws.send(Message::Text(r#"{"type":"start"}"#.into()))
+        .await
+        .unwrap();
     let question = synthesize("Qual é o horário de funcionamento?", PT_BR, RATE).unwrap();
     let mut script = raw::frames(&question, RATE, 0).into_iter();
     let overlap_frames = overlap.map(|(text, at)| {
@@ -111,7 +113,12 @@ async fn the_bridge_decides_the_turn_and_the_provider_answers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn held_speech_over_the_answer_barges_in() {
-    let o = call(&[], Some(("Espera, espera, eu tenho uma pergunta.", 1000)), 5500).await;
+    let o = call(
+        &[],
+        Some(("Espera, espera, eu tenho uma pergunta.", 1000)),
+        5500,
+    )
+    .await;
     assert!(o.cleared, "no clearAudio");
     assert_eq!(o.truncates, 1);
     // The interruption is a turn of its own.
@@ -150,7 +157,10 @@ async fn speech_at_the_start_of_the_answer_is_held_back_by_the_echo_guard() {
     assert!((500..1400).contains(&len), "{phrase:?} lasts {len} ms");
     let guard = ("VOICE_BRIDGE__AGENT__BARGE_IN__ECHO_GUARD_MS", "1500");
     let o = call(&[guard], Some((phrase, 0)), 2500).await;
-    assert!(!o.cleared, "speech inside the echo guard interrupted the agent");
+    assert!(
+        !o.cleared,
+        "speech inside the echo guard interrupted the agent"
+    );
     assert_eq!(o.truncates, 0);
     let o = call(
         &[("VOICE_BRIDGE__AGENT__BARGE_IN__ECHO_GUARD_MS", "0")],
@@ -158,5 +168,8 @@ async fn speech_at_the_start_of_the_answer_is_held_back_by_the_echo_guard() {
         2500,
     )
     .await;
-    assert!(o.cleared, "without the guard the same speech should interrupt");
+    assert!(
+        o.cleared,
+        "without the guard the same speech should interrupt"
+    );
 }

@@ -48,6 +48,7 @@ impl Call {
             }
         };
         self.state.metrics.frames_in.inc();
+        self.record_caller(&samples);
         // The agent's copy, at its rate (None while it connects).
         let to_agent = match &mut self.agent {
             Agent::Ready(ready) => {

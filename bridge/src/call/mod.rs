@@ -3,6 +3,7 @@
 
 mod esl;
 mod listen;
+mod record;
 mod registry;
 mod speak;
 mod timing;
@@ -23,6 +24,7 @@ use voice_core::agent::{AgentError, AgentEvent, AgentSession, CallInfo, Role};
 use voice_core::audio::turn::TurnDetection;
 use voice_core::audio::Resampler;
 use voice_core::esl::EslEvent;
+use voice_core::recording::CallRecorder;
 
 use crate::agents;
 use crate::config::TenantSettings;
@@ -167,6 +169,9 @@ struct Call {
     verdict_rx: mpsc::Receiver<Verdict>,
     /// Set when the call cannot go on from the start (e.g. its front end failed).
     failed: Option<End>,
+    recorder: Option<CallRecorder>,
+    /// Caller samples received: the recording's time base.
+    caller_samples: u64,
 }
 
 impl Call {
@@ -221,7 +226,8 @@ impl Call {
         if mix == Mix::Mixed {
             warn!(call = %id, "mix=mixed: the agent hears its own voice in the caller's audio; use mono or stereo");
         }
-        Self {
+        let (caller, callee) = (conn.params.caller.clone(), conn.params.callee.clone());
+        let mut call = Self {
             dialect: conn.dialect,
             rate,
             mix,
@@ -258,11 +264,15 @@ impl Call {
             verdict_tx,
             verdict_rx,
             failed,
+            recorder: None,
+            caller_samples: 0,
             started: Instant::now(),
             state,
             id,
             tenant,
-        }
+        };
+        call.start_recording(caller, callee);
+        call
     }
 
     async fn run(mut self) {
@@ -359,6 +369,7 @@ impl Call {
             close(socket, code, &reason).await;
         }
         self.agent = Agent::Gone; // drops the session: the provider connection closes
+        self.finish_recording(&format!("{end:?}"));
         self.state.metrics.calls_active.dec();
         info!(
             call = %self.id, tenant = %self.tenant, dialect = self.dialect.name(), ended = ?end,

@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use axum::extract::ws::Message;
+use serde_json::json;
 use tracing::{debug, info, warn};
 use voice_core::agent::{AgentError, AgentEvent, AgentInput, AgentSession};
 use voice_core::audio::Resampler;
@@ -104,11 +105,19 @@ impl Call {
             AgentEvent::SpeechStopped => self.timing.caller_stopped(now),
             AgentEvent::Transcript { role, text } => {
                 info!(call = %self.id, role = ?role, text = %text, "transcript");
+                self.record_fact(json!({"type": "transcript", "role": role, "text": text}));
                 self.transcript.push((role, text));
             }
-            AgentEvent::ToolCall { call_id, name, .. } => {
+            AgentEvent::ToolCall {
+                call_id,
+                name,
+                arguments,
+            } => {
                 // Tools arrive with the realtime-agents work; answer so the model goes on.
                 warn!(call = %self.id, tool = %name, "tool not available on this bridge");
+                self.record_fact(
+                    json!({"type": "tool_call", "name": name, "arguments": arguments}),
+                );
                 if let Agent::Ready(ready) = &self.agent {
                     let output = format!(r#"{{"error":"tool {name} is not available"}}"#);
                     let _ = ready
@@ -137,6 +146,7 @@ impl Call {
     pub(super) async fn barge_in(&mut self, now: Instant) {
         let heard_ms = self.queue.played_ms(now).saturating_sub(self.item_start_ms);
         let generation = self.queue.clear(now);
+        self.record_cut(now);
         if let Agent::Ready(ready) = &mut self.agent {
             ready.from_agent.reset();
         }
@@ -203,8 +213,12 @@ impl Call {
             }
             self.item_sent = true;
             if let Some(turn) = self.timing.first_frame_sent(now, &self.state.metrics) {
+                let mut fact = serde_json::to_value(&turn).unwrap_or_default();
+                fact["type"] = "turn".into();
+                self.record_fact(fact);
                 self.latencies.push(turn);
             }
+            self.record_agent(&batch.samples, batch.plays_at, now);
             if self.mode == PlayoutMode::RawAudio && !self.raw_header_sent {
                 self.raw_header_sent = true;
                 self.send(encoder::raw_audio_header(self.rate)).await;

@@ -61,6 +61,7 @@ pub struct FrontEnd {
     vad: Vad,
     vad_events: Vec<VadEvent>,
     turn: TurnDetector,
+    threshold: f32,
     probe: u64,
     /// Smart Turn's answer for this pause, once it came.
     probability: Option<f32>,
@@ -100,6 +101,7 @@ impl FrontEnd {
             vad: Vad::new(model, LISTEN_RATE, vad)?,
             vad_events: Vec::new(),
             turn: TurnDetector::new(turn.clone())?,
+            threshold: vad.threshold,
             probe: 0,
             probability: None,
             fed_at: Instant::now(),
@@ -127,7 +129,11 @@ impl FrontEnd {
                 });
             }
         }
-        match self.turn.push(&listen, self.is_speaking()) {
+        // The turn's silence starts at the first window under the start threshold, not at
+        // the end of the VAD's softer continue threshold: a fading last syllable is not
+        // the caller going on, and this ends turns a window or two sooner.
+        let speech = self.is_speaking() && self.vad.probability() >= self.threshold;
+        match self.turn.push(&listen, speech) {
             TurnSignal::Wait => {}
             TurnSignal::Probe => {
                 self.probe += 1;

@@ -58,6 +58,8 @@ pub struct TurnDetector {
     speech_seen: bool,
     silence_samples: u64,
     probed: bool,
+    /// Silence at which the model is asked next in this pause.
+    next_probe_ms: u64,
     /// The model said this pause ends the turn; it will once it reaches `min_silence_ms`.
     complete: bool,
 }
@@ -66,6 +68,7 @@ impl TurnDetector {
     pub fn new(settings: TurnSettings) -> Result<Self, TurnError> {
         settings.validate()?;
         Ok(Self {
+            next_probe_ms: u64::from(settings.probe_ms),
             settings,
             audio: VecDeque::with_capacity(WINDOW_SAMPLES),
             speech_seen: false,
@@ -82,6 +85,7 @@ impl TurnDetector {
             self.speech_seen = true;
             self.silence_samples = 0;
             self.probed = false;
+            self.next_probe_ms = u64::from(self.settings.probe_ms);
             self.complete = false;
         } else if self.speech_seen {
             self.silence_samples += audio_16k.len() as u64;
@@ -108,9 +112,11 @@ impl TurnDetector {
                 return TurnSignal::End(TurnEndReason::SmartTurn);
             }
         }
-        if self.settings.smart_turn && !self.probed && silence >= u64::from(self.settings.probe_ms)
-        {
+        // Asked again every `reprobe_ms` while it says "incomplete": a sentence it misjudged
+        // at 64 ms of silence ends at the next probe instead of at `max_silence_ms`.
+        if self.settings.smart_turn && !self.complete && silence >= self.next_probe_ms {
             self.probed = true;
+            self.next_probe_ms = silence + u64::from(self.settings.reprobe_ms);
             return TurnSignal::Probe;
         }
         TurnSignal::Wait
@@ -162,6 +168,7 @@ impl TurnDetector {
         self.speech_seen = false;
         self.silence_samples = 0;
         self.probed = false;
+        self.next_probe_ms = u64::from(self.settings.probe_ms);
         self.complete = false;
     }
 }

@@ -43,6 +43,8 @@ pub struct TurnSettings {
     /// breaths pause for up to ~150 ms; a "complete" verdict for such a pause is dropped
     /// when the caller goes on.
     pub min_silence_ms: u32,
+    /// While the model says "incomplete", ask it again after this much more silence.
+    pub reprobe_ms: u32,
     /// The turn is complete when the model's probability is above this.
     pub threshold: f32,
     /// Silence after which the turn ends whatever the model says (pipecat `stop_secs`).
@@ -58,6 +60,7 @@ impl Default for TurnSettings {
             smart_turn: true,
             probe_ms: 64,
             min_silence_ms: 160,
+            reprobe_ms: 500,
             threshold: 0.5,
             max_silence_ms: 3000,
             pre_speech_ms: 500,
@@ -86,6 +89,12 @@ impl TurnSettings {
             return Err(TurnError::Settings(format!(
                 "need 0 < probe_ms ({}) <= min_silence_ms ({}) < max_silence_ms ({})",
                 self.probe_ms, self.min_silence_ms, self.max_silence_ms
+            )));
+        }
+        if self.reprobe_ms < 100 {
+            return Err(TurnError::Settings(format!(
+                "reprobe_ms must be at least 100 (one inference), got {}",
+                self.reprobe_ms
             )));
         }
         if self.pre_speech_ms > 8000 {

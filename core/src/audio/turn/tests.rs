@@ -181,7 +181,7 @@ fn turn_detector_probes_once_per_pause_then_times_out() {
     detector.push(&frame, true);
     assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
     assert_eq!(detector.push(&frame, false), TurnSignal::Probe);
-    // "Incomplete": one probe per pause, then only max_silence ends it.
+    // "Incomplete": asked again after reprobe_ms (here beyond max_silence_ms).
     assert_eq!(detector.verdict(0.1), None);
     for _ in 0..2 {
         assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
@@ -242,6 +242,36 @@ fn a_complete_verdict_waits_for_min_silence_and_dies_with_new_speech() {
         assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
     }
     assert_eq!(detector.verdict(0.9), Some(TurnEndReason::SmartTurn));
+}
+
+#[test]
+fn an_incomplete_pause_is_asked_again_every_reprobe_ms() {
+    let mut detector = TurnDetector::new(TurnSettings {
+        probe_ms: 40,
+        min_silence_ms: 60,
+        reprobe_ms: 100,
+        max_silence_ms: 1000,
+        ..TurnSettings::default()
+    })
+    .unwrap();
+    let frame = [0i16; 320];
+    detector.push(&frame, true);
+    let mut probes_at = Vec::new();
+    for i in 1..=20 {
+        match detector.push(&frame, false) {
+            TurnSignal::Probe => {
+                probes_at.push(i * 20);
+                if i * 20 >= 240 {
+                    // The third answer is "complete": the turn ends at once.
+                    assert_eq!(detector.verdict(0.9), Some(TurnEndReason::SmartTurn));
+                    break;
+                }
+                assert_eq!(detector.verdict(0.2), None);
+            }
+            other => assert_eq!(other, TurnSignal::Wait),
+        }
+    }
+    assert_eq!(probes_at, vec![40, 140, 240]);
 }
 
 #[test]
