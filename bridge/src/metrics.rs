@@ -20,6 +20,8 @@ pub struct BridgeMetrics {
     pub turn_decision_seconds: Histogram,
     /// One Smart Turn inference, queueing included.
     pub smart_turn_seconds: Histogram,
+    /// Probes not run because Smart Turn was saturated (the pause fell back to VAD timing).
+    pub smart_turn_skipped: Counter,
     /// Caller speech during an answer that the barge-in rules did not let interrupt.
     pub barge_ins_ignored: Counter,
     /// Turn decided (local) or caller stopped (provider VAD) → first agent audio.
@@ -47,6 +49,7 @@ impl Default for BridgeMetrics {
             provider_connect_seconds: Histogram::new(LATENCY_BUCKETS),
             turn_decision_seconds: Histogram::new(LATENCY_BUCKETS),
             smart_turn_seconds: Histogram::new(LATENCY_BUCKETS),
+            smart_turn_skipped: Counter::default(),
             barge_ins_ignored: Counter::default(),
             provider_first_audio_seconds: Histogram::new(LATENCY_BUCKETS),
             playout_first_frame_seconds: Histogram::new(LATENCY_BUCKETS),
@@ -126,6 +129,11 @@ impl BridgeMetrics {
             "bridge_turn_decision_seconds",
             "End of caller speech to turn decided (local VAD + Smart Turn)",
             &self.turn_decision_seconds,
+        );
+        e.counter(
+            "bridge_smart_turn_skipped_total",
+            "Smart Turn probes skipped because it was saturated (VAD timing used instead)",
+            &self.smart_turn_skipped,
         );
         e.histogram(
             "bridge_smart_turn_seconds",

@@ -165,6 +165,8 @@ struct Call {
     speech_onset: Option<Instant>,
     /// Caller speech over an answer that the barge-in rules are holding back.
     speech_held_back: bool,
+    /// A Smart Turn inference for this call is running.
+    smart_turn_busy: bool,
     verdict_tx: mpsc::Sender<Verdict>,
     verdict_rx: mpsc::Receiver<Verdict>,
     /// Set when the call cannot go on from the start (e.g. its front end failed).
@@ -261,6 +263,7 @@ impl Call {
             preroll: VecDeque::new(),
             speech_onset: None,
             speech_held_back: false,
+            smart_turn_busy: false,
             verdict_tx,
             verdict_rx,
             failed,

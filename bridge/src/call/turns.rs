@@ -52,8 +52,11 @@ impl Call {
     /// The caller is speaking outside a turn: start one, interrupting the agent if the
     /// barge-in rules say this is a real interruption.
     async fn caller_takes_the_floor(&mut self, now: Instant) {
-        let onset = self.speech_onset.unwrap_or(now);
-        if self.queue.is_playing(now) {
+        // Speech that follows a turn end closely has no VAD start of its own (the VAD
+        // never heard the silence as long enough to stop): it begins now.
+        let onset = *self.speech_onset.get_or_insert(now);
+        // An answer still streaming in counts even when its queue ran dry for a moment.
+        if self.queue.is_playing(now) || !self.answer_complete {
             let started = self.playout_started.unwrap_or(now);
             if !self
                 .settings
@@ -128,19 +131,39 @@ impl Call {
     }
 
     /// Runs Smart Turn on the blocking pool; the answer comes back as a [`super::Wake`].
+    /// One inference per call at a time, and none when the machine is saturated: then
+    /// this pause is judged by silence alone.
     fn ask_smart_turn(&mut self, probe: u64, audio: Vec<i16>) {
-        let Some(model) = self.state.models.smart_turn.clone() else {
+        let models = &self.state.models;
+        let (Some(model), Some(slots)) =
+            (models.smart_turn.clone(), models.smart_turn_slots.clone())
+        else {
             return;
         };
+        let permit = if self.smart_turn_busy {
+            None
+        } else {
+            slots.try_acquire_owned().ok()
+        };
+        let Some(permit) = permit else {
+            self.state.metrics.smart_turn_skipped.inc();
+            if let Some(front_end) = self.front_end.as_mut() {
+                front_end.unjudged(probe);
+            }
+            return;
+        };
+        self.smart_turn_busy = true;
         let verdicts = self.verdict_tx.clone();
         let asked = Instant::now();
         tokio::task::spawn_blocking(move || {
             let result = model.predict(&audio).map_err(|e| e.to_string());
+            drop(permit);
             let _ = verdicts.try_send((probe, asked, result));
         });
     }
 
     pub(super) fn on_verdict(&mut self, probe: u64, asked: Instant, result: Result<f32, String>) {
+        self.smart_turn_busy = false;
         let now = Instant::now();
         self.state
             .metrics

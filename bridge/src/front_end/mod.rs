@@ -162,6 +162,14 @@ impl FrontEnd {
         Some(self.end_turn(now, Some(probability), reason))
     }
 
+    /// Probe `probe` could not be run (the model is saturated): this pause ends the turn
+    /// after `fallback_silence_ms`, as a plain VAD would.
+    pub fn unjudged(&mut self, probe: u64) {
+        if probe == self.probe {
+            self.turn.unjudged();
+        }
+    }
+
     /// The caller is speaking now: the VAD is in speech and the newest window is speech
     /// (not the hysteresis' hang-over after the last word).
     pub fn is_speaking(&self) -> bool {

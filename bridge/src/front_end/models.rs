@@ -13,6 +13,10 @@ use crate::config::AgentSettings;
 pub struct FrontEndModels {
     pub silero: Option<Arc<SileroModel>>,
     pub smart_turn: Option<Arc<SmartTurnModel>>,
+    /// Smart Turn inferences running or queued. Beyond this the machine cannot keep up:
+    /// a probe is skipped (that pause falls back to plain VAD timing) instead of queueing
+    /// work whose answer would come too late anyway.
+    pub smart_turn_slots: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl FrontEndModels {
@@ -32,7 +36,10 @@ impl FrontEndModels {
         }
         if local.iter().any(|a| a.turn.smart_turn) {
             let smart_turn = SmartTurnModel::load(dir).map_err(|e| format!("Smart Turn: {e}"))?;
+            // Enough for every session to have one running and one waiting.
+            let slots = 2 * smart_turn.sessions();
             models.smart_turn = Some(smart_turn);
+            models.smart_turn_slots = Some(Arc::new(tokio::sync::Semaphore::new(slots)));
         }
         Ok(models)
     }

@@ -36,7 +36,8 @@ pub enum TurnSignal {
 pub enum TurnEndReason {
     /// Smart Turn said complete and the pause reached `min_silence_ms`.
     SmartTurn,
-    /// No model: the pause reached `min_silence_ms`.
+    /// No model (or no verdict in time): the pause reached `min_silence_ms` (or
+    /// `fallback_silence_ms`).
     Silence,
     /// The pause reached `max_silence_ms`, whatever the model said.
     MaxSilence,
@@ -62,6 +63,9 @@ pub struct TurnDetector {
     next_probe_ms: u64,
     /// The model said this pause ends the turn; it will once it reaches `min_silence_ms`.
     complete: bool,
+    /// The model could not be asked (saturated): this pause ends like a plain VAD's, at
+    /// `fallback_silence_ms`.
+    unjudged: bool,
 }
 
 impl TurnDetector {
@@ -75,6 +79,7 @@ impl TurnDetector {
             silence_samples: 0,
             probed: false,
             complete: false,
+            unjudged: false,
         })
     }
 
@@ -87,6 +92,7 @@ impl TurnDetector {
             self.probed = false;
             self.next_probe_ms = u64::from(self.settings.probe_ms);
             self.complete = false;
+            self.unjudged = false;
         } else if self.speech_seen {
             self.silence_samples += audio_16k.len() as u64;
         }
@@ -110,6 +116,9 @@ impl TurnDetector {
             }
             if self.complete {
                 return TurnSignal::End(TurnEndReason::SmartTurn);
+            }
+            if self.unjudged && silence >= u64::from(self.settings.fallback_silence_ms) {
+                return TurnSignal::End(TurnEndReason::Silence);
             }
         }
         // Asked again every `reprobe_ms` while it says "incomplete": a sentence it misjudged
@@ -145,6 +154,12 @@ impl TurnDetector {
             .then_some(TurnEndReason::SmartTurn)
     }
 
+    /// The last probe could not be run (the model is saturated): without a verdict, this
+    /// pause ends the turn at `fallback_silence_ms`.
+    pub fn unjudged(&mut self) {
+        self.unjudged = true;
+    }
+
     fn judge(&self, probability: f32) -> TurnState {
         if probability > self.settings.threshold {
             TurnState::Complete
@@ -170,5 +185,6 @@ impl TurnDetector {
         self.probed = false;
         self.next_probe_ms = u64::from(self.settings.probe_ms);
         self.complete = false;
+        self.unjudged = false;
     }
 }

@@ -49,27 +49,66 @@ impl SmartTurnModel {
             message,
         };
         let fail = |e: &dyn std::fmt::Display| model_error(e.to_string());
-        let mut sessions = Vec::new();
-        for _ in 0..count.max(1) {
-            let session = Session::builder(env)
-                .map_err(|e| fail(&e))?
-                .with_optimization_level(GraphOptimizationLevel::Level3)
-                .map_err(|e| fail(&e))?
-                .with_intra_threads(threads.max(1))
-                .map_err(|e| fail(&e))?
-                // Idle pool threads sleep instead of spinning: the cores belong to the calls.
-                .with_intra_op_spinning(false)
-                .map_err(|e| fail(&e))?
-                .with_inter_threads(1)
-                .map_err(|e| fail(&e))?
-                .commit_from_file(&path)
-                .map_err(|e| fail(&e))?;
-            sessions.push(Mutex::new(session));
-        }
+        // ONNX Runtime's pool threads are created with the session and inherit the creating
+        // thread's priority: create them on a thread that has lowered its own.
+        let built = std::thread::scope(|scope| {
+            scope
+                .spawn(|| {
+                    lower_this_thread_priority();
+                    build_sessions(env, &path, count, threads)
+                })
+                .join()
+        });
+        let sessions = match built {
+            Ok(result) => result.map_err(|e| fail(&e))?,
+            Err(_) => return Err(fail(&"session builder thread panicked").into()),
+        };
         Ok(Arc::new(Self {
             sessions,
             next: AtomicUsize::new(0),
         }))
+    }
+}
+
+/// Inference yields to the audio path: a turn decision ~10 ms later is harmless, a call's
+/// playout running dry is not. Linux keeps a nice value per thread.
+fn lower_this_thread_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: plain syscalls on the calling thread's own id; failure only leaves the
+    // priority unchanged.
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, INFERENCE_NICE);
+    }
+}
+
+/// Nice value of inference threads (0 is normal, 19 the lowest).
+const INFERENCE_NICE: libc::c_int = 10;
+
+fn build_sessions(
+    env: &'static ort::environment::Environment,
+    path: &Path,
+    count: usize,
+    threads: usize,
+) -> Result<Vec<Mutex<Session>>, ort::Error> {
+    let mut sessions = Vec::new();
+    for _ in 0..count.max(1) {
+        let session = Session::builder(env)?
+            .with_optimization_level(GraphOptimizationLevel::Level3)?
+            .with_intra_threads(threads.max(1))?
+            // Idle pool threads sleep instead of spinning: the cores belong to the calls.
+            .with_intra_op_spinning(false)?
+            .with_inter_threads(1)?
+            .commit_from_file(path)?;
+        sessions.push(Mutex::new(session));
+    }
+    Ok(sessions)
+}
+
+impl SmartTurnModel {
+    /// How many inferences can run at once.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
     }
 
     /// Probability (0..1) that the turn is complete, from mono 16 kHz audio ending now.
@@ -83,6 +122,7 @@ impl SmartTurnModel {
         if features.len() != N_MELS * N_FRAMES {
             return Err(TurnError::FeatureShape(features.len()));
         }
+        lower_this_thread_priority();
         let inference = |e: ort::Error| TurnError::Inference(e.to_string());
         let input = TensorRef::from_array_view(([1usize, N_MELS, N_FRAMES], features))
             .map_err(inference)?;

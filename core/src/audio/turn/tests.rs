@@ -166,6 +166,7 @@ fn turn_detector_probes_once_per_pause_then_times_out() {
         probe_ms: 40,
         min_silence_ms: 60,
         max_silence_ms: 100,
+        fallback_silence_ms: 80,
         ..TurnSettings::default()
     };
     let mut detector = TurnDetector::new(settings).unwrap();
@@ -272,6 +273,29 @@ fn an_incomplete_pause_is_asked_again_every_reprobe_ms() {
         }
     }
     assert_eq!(probes_at, vec![40, 140, 240]);
+}
+
+#[test]
+fn a_pause_the_model_could_not_judge_ends_at_fallback_silence() {
+    let mut detector = TurnDetector::new(TurnSettings {
+        probe_ms: 40,
+        min_silence_ms: 60,
+        fallback_silence_ms: 100,
+        ..TurnSettings::default()
+    })
+    .unwrap();
+    let frame = [0i16; 320];
+    detector.push(&frame, true);
+    detector.push(&frame, false);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Probe);
+    detector.unjudged();
+    for _ in 0..2 {
+        assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    }
+    assert_eq!(
+        detector.push(&frame, false),
+        TurnSignal::End(TurnEndReason::Silence)
+    );
 }
 
 #[test]
