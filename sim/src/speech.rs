@@ -55,48 +55,11 @@ pub fn synthesize(text: &str, voice: &str, rate: u32) -> anyhow::Result<Arc<Vec<
 /// Parses a PCM16 mono WAV: (sample rate, samples). espeak-ng writes an unknown data
 /// length (0xFFFFFFFF) when streaming to stdout, so the data chunk runs to the end.
 pub fn parse_wav(bytes: &[u8]) -> anyhow::Result<(u32, Vec<i16>)> {
-    if bytes.len() < 12 || &bytes[0..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
-        bail!("not a WAV file");
+    let wav = voice_core::audio::wav::parse(bytes)?;
+    if wav.channels != 1 {
+        bail!("expected a mono WAV, got {} channels", wav.channels);
     }
-    let mut pos = 12;
-    let mut rate = 0u32;
-    while pos + 8 <= bytes.len() {
-        let id = &bytes[pos..pos + 4];
-        let len = u32::from_le_bytes([
-            bytes[pos + 4],
-            bytes[pos + 5],
-            bytes[pos + 6],
-            bytes[pos + 7],
-        ]) as usize;
-        let body = pos + 8;
-        if id == b"fmt " {
-            if body + 16 > bytes.len() {
-                bail!("truncated fmt chunk");
-            }
-            let channels = u16::from_le_bytes([bytes[body + 2], bytes[body + 3]]);
-            rate = u32::from_le_bytes([
-                bytes[body + 4],
-                bytes[body + 5],
-                bytes[body + 6],
-                bytes[body + 7],
-            ]);
-            let bits = u16::from_le_bytes([bytes[body + 14], bytes[body + 15]]);
-            if channels != 1 || bits != 16 {
-                bail!("expected 16-bit mono WAV, got {channels} channels of {bits} bits");
-            }
-        } else if id == b"data" {
-            if rate == 0 {
-                bail!("WAV data before fmt");
-            }
-            let end = body.saturating_add(len).min(bytes.len());
-            return Ok((
-                rate,
-                voice_core::audio::pcm::from_le_bytes(&bytes[body..end]),
-            ));
-        }
-        pos = body.saturating_add(len + (len & 1));
-    }
-    bail!("WAV has no data chunk")
+    Ok((wav.rate, wav.samples))
 }
 
 /// The part of `samples` between the first and last sample louder than `threshold`.

@@ -27,28 +27,11 @@ fn find(dir: &Path, ext: &str) -> Option<PathBuf> {
     None
 }
 
-/// (left, right) samples of a 16-bit stereo WAV, checking its header.
+/// (left, right) samples of a 16-bit stereo WAV, checking its format.
 fn read_stereo_wav(path: &Path) -> (Vec<i16>, Vec<i16>) {
-    let bytes = std::fs::read(path).unwrap();
-    assert_eq!(&bytes[0..4], b"RIFF");
-    assert_eq!(&bytes[8..12], b"WAVE");
-    let channels = u16::from_le_bytes([bytes[22], bytes[23]]);
-    let rate = u32::from_le_bytes(bytes[24..28].try_into().unwrap());
-    assert_eq!((channels, rate), (2, RATE));
-    let mut at = 12;
-    while &bytes[at..at + 4] != b"data" {
-        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        at += 8 + len;
-    }
-    let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-    let data = &bytes[at + 8..at + 8 + len];
-    let samples: Vec<i16> = data
-        .chunks_exact(2)
-        .map(|b| i16::from_le_bytes([b[0], b[1]]))
-        .collect();
-    let left = samples.iter().step_by(2).copied().collect();
-    let right = samples.iter().skip(1).step_by(2).copied().collect();
-    (left, right)
+    let wav = voice_core::audio::wav::parse(&std::fs::read(path).unwrap()).unwrap();
+    assert_eq!((wav.channels, wav.rate), (2, RATE));
+    (wav.channel(0), wav.channel(1))
 }
 
 /// Index of the first 20 ms block louder than -40 dBFS.

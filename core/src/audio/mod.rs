@@ -1,4 +1,4 @@
-//! Audio primitives: L16 framing, G.711 and resampling.
+//! Audio primitives: L16 framing, G.711, resampling, WAV, VAD and end-of-turn detection.
 //!
 //! Everything on the call path is mono signed 16-bit PCM (`i16`) at a known rate.
 
@@ -7,6 +7,7 @@ pub mod pcm;
 pub mod resample;
 pub mod turn;
 pub mod vad;
+pub mod wav;
 
 pub use resample::Resampler;
 

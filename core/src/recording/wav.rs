@@ -10,8 +10,8 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 use super::WriteError;
+use crate::audio::wav::{header, riff_size, DATA_SIZE_AT, RIFF_SIZE_AT};
 
-const HEADER_LEN: u64 = 44;
 /// The data chunk's size field is 32 bits and the RIFF size counts 36 more bytes.
 const MAX_DATA: u64 = u32::MAX as u64 - 36;
 
@@ -65,10 +65,10 @@ impl WavFile {
         self.file.write_all(&self.pending)?;
         self.written += self.pending.len() as u64;
         self.pending.clear();
-        self.file.seek(SeekFrom::Start(4))?;
+        self.file.seek(SeekFrom::Start(RIFF_SIZE_AT))?;
         self.file
             .write_all(&riff_size(self.written).to_le_bytes())?;
-        self.file.seek(SeekFrom::Start(40))?;
+        self.file.seek(SeekFrom::Start(DATA_SIZE_AT))?;
         self.file.write_all(&(self.written as u32).to_le_bytes())?;
         self.file.seek(SeekFrom::End(0))?;
         Ok(())
@@ -88,27 +88,4 @@ impl WavFile {
     pub fn is_full(&self) -> bool {
         self.full
     }
-}
-
-fn riff_size(data: u64) -> u32 {
-    (HEADER_LEN - 8 + data) as u32
-}
-
-fn header(rate: u32, channels: u16, data: u32) -> [u8; HEADER_LEN as usize] {
-    let block_align = channels * 2;
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[0..4].copy_from_slice(b"RIFF");
-    h[4..8].copy_from_slice(&riff_size(u64::from(data)).to_le_bytes());
-    h[8..12].copy_from_slice(b"WAVE");
-    h[12..16].copy_from_slice(b"fmt ");
-    h[16..20].copy_from_slice(&16u32.to_le_bytes());
-    h[20..22].copy_from_slice(&1u16.to_le_bytes()); // PCM
-    h[22..24].copy_from_slice(&channels.to_le_bytes());
-    h[24..28].copy_from_slice(&rate.to_le_bytes());
-    h[28..32].copy_from_slice(&(rate * u32::from(block_align)).to_le_bytes());
-    h[32..34].copy_from_slice(&block_align.to_le_bytes());
-    h[34..36].copy_from_slice(&16u16.to_le_bytes()); // bits per sample
-    h[36..40].copy_from_slice(b"data");
-    h[40..44].copy_from_slice(&data.to_le_bytes());
-    h
 }

@@ -18,22 +18,10 @@ fn reference() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
-/// Mono 16-bit PCM samples of a fixture WAV (walks the RIFF chunks to "data").
+/// Mono 16-bit PCM samples of a fixture WAV.
 fn read_wav(name: &str) -> Vec<i16> {
     let bytes = std::fs::read(fixture_dir().join(name)).unwrap();
-    let mut at = 12;
-    while at + 8 <= bytes.len() {
-        let id = &bytes[at..at + 4];
-        let len = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        if id == b"data" {
-            return bytes[at + 8..at + 8 + len]
-                .chunks_exact(2)
-                .map(|b| i16::from_le_bytes([b[0], b[1]]))
-                .collect();
-        }
-        at += 8 + len + (len & 1);
-    }
-    panic!("no data chunk in {name}");
+    crate::audio::wav::parse(&bytes).unwrap().samples
 }
 
 fn floats(v: &Value) -> Vec<f32> {

@@ -5,29 +5,11 @@ use std::process::Command;
 use super::{Vad, VadEvent};
 use crate::audio::{pcm, Resampler};
 
-/// (rate, mono samples) of a 16-bit PCM WAV; streamed WAVs carry a placeholder data size.
+/// (rate, mono samples) of a 16-bit PCM WAV.
 pub fn parse_wav(bytes: &[u8]) -> (u32, Vec<i16>) {
-    assert_eq!(&bytes[0..4], b"RIFF");
-    let mut at = 12;
-    let mut rate = 0;
-    while at + 8 <= bytes.len() {
-        let id = &bytes[at..at + 4];
-        let size = u32::from_le_bytes(bytes[at + 4..at + 8].try_into().unwrap()) as usize;
-        let body = at + 8;
-        if id == b"fmt " {
-            assert_eq!(
-                u16::from_le_bytes([bytes[body + 2], bytes[body + 3]]),
-                1,
-                "mono"
-            );
-            rate = u32::from_le_bytes(bytes[body + 4..body + 8].try_into().unwrap());
-        } else if id == b"data" {
-            let end = (body + size).min(bytes.len());
-            return (rate, pcm::from_le_bytes(&bytes[body..end]));
-        }
-        at = body + size + (size & 1);
-    }
-    panic!("no data chunk");
+    let wav = crate::audio::wav::parse(bytes).expect("a 16-bit PCM WAV");
+    assert_eq!(wav.channels, 1, "mono");
+    (wav.rate, wav.samples)
 }
 
 fn run(cmd: &mut Command) -> Vec<u8> {
