@@ -1,41 +1,21 @@
 //! The front end on real speech (the Smart Turn fixture, espeak-ng pt-BR) with the real
 //! models (scripts/test runs models/fetch first).
 
-use std::io::Write;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use voice_core::audio::turn::{TurnDetection, TurnSettings};
 use voice_core::audio::vad::{VadEngine, VadSettings};
 use voice_core::audio::Resampler;
+use voice_sim::speech::{synthesize, PT_BR};
 
 use super::*;
 use crate::config::BridgeConfig;
 
-/// pt-BR speech from espeak-ng, 16 kHz mono, trimmed after its last audible sample.
+/// pt-BR speech from espeak-ng, 16 kHz mono, trimmed to its audible part.
 fn speak(text: &str) -> Vec<i16> {
-    let wav = Command::new("espeak-ng")
-        .args(["-v", "pt-br", "--stdout", text])
-        .output()
-        .expect("espeak-ng installed (scripts/test installs it)");
-    assert!(wav.status.success());
-    let mut sox = Command::new("sox")
-        .args([
-            "-t", "wav", "-", "-t", "raw", "-r", "16000", "-e", "signed", "-b", "16", "-c", "1",
-            "-",
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("sox installed");
-    let mut stdin = sox.stdin.take().unwrap();
-    let input = wav.stdout;
-    let writer = std::thread::spawn(move || stdin.write_all(&input));
-    let out = sox.wait_with_output().unwrap();
-    writer.join().unwrap().unwrap();
-    let pcm = voice_core::audio::pcm::from_le_bytes(&out.stdout);
-    let last = pcm.iter().rposition(|s| s.abs() > 50).unwrap();
-    pcm[..=last].to_vec()
+    synthesize(text, PT_BR, 16000)
+        .expect("espeak-ng installed (scripts/test installs it)")
+        .to_vec()
 }
 
 fn models(vad: VadEngine, smart_turn: bool) -> FrontEndModels {
