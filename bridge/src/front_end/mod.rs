@@ -57,11 +57,11 @@ pub enum FrontEndError {
 
 pub struct FrontEnd {
     to_listen_rate: Option<Resampler>,
+    /// The caller's audio resampled to 16 kHz (reused buffer; unused for 16 kHz calls).
     listen: Vec<i16>,
     vad: Vad,
     vad_events: Vec<VadEvent>,
     turn: TurnDetector,
-    threshold: f32,
     probe: u64,
     /// Smart Turn's answer for this pause, once it came.
     probability: Option<f32>,
@@ -101,7 +101,6 @@ impl FrontEnd {
             vad: Vad::new(model, LISTEN_RATE, vad)?,
             vad_events: Vec::new(),
             turn: TurnDetector::new(turn.clone())?,
-            threshold: vad.threshold,
             probe: 0,
             probability: None,
             fed_at: Instant::now(),
@@ -110,15 +109,18 @@ impl FrontEnd {
 
     /// Feeds caller audio (call rate) that arrived at `now`; appends what was heard.
     pub fn push(&mut self, samples: &[i16], now: Instant, heard: &mut Vec<Heard>) {
-        let mut listen = std::mem::take(&mut self.listen);
-        listen.clear();
-        match &mut self.to_listen_rate {
-            Some(resampler) => resampler.process(samples, &mut listen),
-            None => listen.extend_from_slice(samples),
-        }
+        // At 16 kHz the call's own samples are heard as they are, without a copy.
+        let listen: &[i16] = match &mut self.to_listen_rate {
+            Some(resampler) => {
+                self.listen.clear();
+                resampler.process(samples, &mut self.listen);
+                &self.listen
+            }
+            None => samples,
+        };
         self.fed_at = now;
         self.vad_events.clear();
-        if let Err(e) = self.vad.push(&listen, &mut self.vad_events) {
+        if let Err(e) = self.vad.push(listen, &mut self.vad_events) {
             // One window lost; the stream goes on.
             tracing::debug!(error = %e, "VAD window failed");
         }
@@ -132,8 +134,8 @@ impl FrontEnd {
         // The turn's silence starts at the first window under the start threshold, not at
         // the end of the VAD's softer continue threshold: a fading last syllable is not
         // the caller going on, and this ends turns a window or two sooner.
-        let speech = self.is_speaking() && self.vad.probability() >= self.threshold;
-        match self.turn.push(&listen, speech) {
+        let speech = self.is_speaking() && self.vad.probability() >= self.vad.threshold();
+        match self.turn.push(listen, speech) {
             TurnSignal::Wait => {}
             TurnSignal::Probe => {
                 self.probe += 1;
@@ -148,7 +150,6 @@ impl FrontEnd {
                 heard.push(Heard::TurnEnded(end));
             }
         }
-        self.listen = listen;
     }
 
     /// Smart Turn's answer to probe `probe`: the end of the turn if it is complete and the

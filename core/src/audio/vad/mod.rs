@@ -204,6 +204,11 @@ impl Vad {
         self.gate.is_speaking()
     }
 
+    /// The probability at which speech starts (`VadSettings::threshold`).
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
     /// The model's speech probability for the last window (WebRTC: 0 or 1).
     pub fn probability(&self) -> f32 {
         self.probability
