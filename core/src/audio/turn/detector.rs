@@ -58,7 +58,6 @@ pub struct TurnDetector {
     audio: VecDeque<i16>,
     speech_seen: bool,
     silence_samples: u64,
-    probed: bool,
     /// Silence at which the model is asked next in this pause.
     next_probe_ms: u64,
     /// The model said this pause ends the turn; it will once it reaches `min_silence_ms`.
@@ -77,7 +76,6 @@ impl TurnDetector {
             audio: VecDeque::with_capacity(WINDOW_SAMPLES),
             speech_seen: false,
             silence_samples: 0,
-            probed: false,
             complete: false,
             unjudged: false,
         })
@@ -89,7 +87,6 @@ impl TurnDetector {
         if is_speech {
             self.speech_seen = true;
             self.silence_samples = 0;
-            self.probed = false;
             self.next_probe_ms = u64::from(self.settings.probe_ms);
             self.complete = false;
             self.unjudged = false;
@@ -124,7 +121,6 @@ impl TurnDetector {
         // Asked again every `reprobe_ms` while it says "incomplete": a sentence it misjudged
         // at 64 ms of silence ends at the next probe instead of at `max_silence_ms`.
         if self.settings.smart_turn && !self.complete && silence >= self.next_probe_ms {
-            self.probed = true;
             self.next_probe_ms = silence + u64::from(self.settings.reprobe_ms);
             return TurnSignal::Probe;
         }
@@ -146,7 +142,7 @@ impl TurnDetector {
     /// "complete" waits for it in [`TurnDetector::push`] (and is forgotten if the caller
     /// speaks again: a short pause is never the end of a turn).
     pub fn verdict(&mut self, probability: f32) -> Option<TurnEndReason> {
-        if !self.probed || self.judge(probability) == TurnState::Incomplete {
+        if !self.probed() || self.judge(probability) == TurnState::Incomplete {
             return None;
         }
         self.complete = true;
@@ -158,6 +154,11 @@ impl TurnDetector {
     /// pause ends the turn at `fallback_silence_ms`.
     pub fn unjudged(&mut self) {
         self.unjudged = true;
+    }
+
+    /// The model has been asked in this pause (each probe moves the next one past the first).
+    fn probed(&self) -> bool {
+        self.next_probe_ms > u64::from(self.settings.probe_ms)
     }
 
     fn judge(&self, probability: f32) -> TurnState {
@@ -182,7 +183,6 @@ impl TurnDetector {
         self.audio.clear();
         self.speech_seen = false;
         self.silence_samples = 0;
-        self.probed = false;
         self.next_probe_ms = u64::from(self.settings.probe_ms);
         self.complete = false;
         self.unjudged = false;
