@@ -71,16 +71,8 @@ impl Call {
         if self.front_end.is_some() {
             let out = to_agent.unwrap_or_default();
             self.listen_locally(&samples, out, received).await;
-        } else if let (Some(out), Agent::Ready(ready)) = (to_agent, &self.agent) {
-            if !out.is_empty()
-                && ready
-                    .session
-                    .input
-                    .try_send(AgentInput::Audio(out))
-                    .is_err()
-            {
-                self.state.metrics.agent_input_dropped.inc();
-            }
+        } else if let Some(out) = to_agent {
+            self.send_to_agent(out);
         }
         if matches!(self.agent, Agent::Ready(_)) {
             self.state
@@ -89,6 +81,32 @@ impl Call {
                 .observe(received.elapsed().as_secs_f64());
         }
         None
+    }
+
+    /// Caller audio at the agent's rate: to the agent, except with local turns outside the
+    /// caller's turn, where it waits as pre-roll for the next one.
+    pub(super) fn forward(&mut self, audio: Vec<i16>) {
+        if self.front_end.is_some() {
+            self.hear(audio);
+        } else {
+            self.send_to_agent(audio);
+        }
+    }
+
+    pub(super) fn send_to_agent(&mut self, audio: Vec<i16>) {
+        if audio.is_empty() {
+            return;
+        }
+        if let Agent::Ready(ready) = &self.agent {
+            if ready
+                .session
+                .input
+                .try_send(AgentInput::Audio(audio))
+                .is_err()
+            {
+                self.state.metrics.agent_input_dropped.inc();
+            }
+        }
     }
 
     pub(super) fn on_text(&mut self, text: &str) -> Option<End> {

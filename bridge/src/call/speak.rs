@@ -43,22 +43,15 @@ impl Call {
             }
         };
         let held = std::mem::take(&mut self.held);
-        if !held.is_empty() {
-            let mut out = Vec::new();
-            to.process(&held, &mut out);
-            if self.front_end.is_some() && !self.turn_open {
-                // Local turns: outside a turn the agent hears nothing; keep it as pre-roll.
-                self.preroll.extend(out);
-            } else {
-                let _ = session.input.try_send(AgentInput::Audio(out));
-            }
-        }
+        let mut out = Vec::new();
+        to.process(&held, &mut out);
         debug!(call = %self.id, ms = started.elapsed().as_millis() as u64, "agent ready");
         self.agent = Agent::Ready(Box::new(Ready {
             session,
             to_agent: to,
             from_agent: from,
         }));
+        self.forward(out);
         None
     }
 
@@ -213,9 +206,7 @@ impl Call {
             }
             self.item_sent = true;
             if let Some(turn) = self.timing.first_frame_sent(now, &self.state.metrics) {
-                let mut fact = serde_json::to_value(&turn).unwrap_or_default();
-                fact["type"] = "turn".into();
-                self.record_fact(fact);
+                self.record_fact(serde_json::to_value(&turn).unwrap_or_default());
                 self.latencies.push(turn);
             }
             self.record_agent(&batch.samples, batch.plays_at, now);

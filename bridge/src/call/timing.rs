@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use crate::metrics::BridgeMetrics;
 
-/// One answered turn, in milliseconds.
+/// One answered turn, in milliseconds. Serialized as a call fact: `{"type": "turn", …}`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(tag = "type", rename = "turn")]
 pub struct TurnLatency {
     pub turn: u32,
     /// Caller's last word → turn decided (local turn detection only).
@@ -142,5 +143,10 @@ mod tests {
         assert_eq!(turn.ended_by, "smart_turn");
         assert_eq!(timing.first_frame_sent(at(800), &metrics), None);
         assert_eq!(metrics.turn_decision_seconds.count(), 1);
+        let fact = serde_json::to_value(&turn).unwrap();
+        assert_eq!(
+            (fact["type"].as_str(), fact["decision_ms"].as_f64()),
+            (Some("turn"), Some(200.0))
+        );
     }
 }

@@ -84,7 +84,7 @@ impl Call {
     }
 
     /// Caller audio for the agent: sent during a turn, kept as pre-roll otherwise.
-    fn hear(&mut self, audio: Vec<i16>) {
+    pub(super) fn hear(&mut self, audio: Vec<i16>) {
         if self.turn_open {
             self.send_to_agent(audio);
             return;
@@ -182,22 +182,6 @@ impl Call {
         };
         if let Some(end) = front_end.verdict(probe, probability, now) {
             self.end_turn(end);
-        }
-    }
-
-    fn send_to_agent(&mut self, audio: Vec<i16>) {
-        if audio.is_empty() {
-            return;
-        }
-        if let Agent::Ready(ready) = &self.agent {
-            if ready
-                .session
-                .input
-                .try_send(AgentInput::Audio(audio))
-                .is_err()
-            {
-                self.state.metrics.agent_input_dropped.inc();
-            }
         }
     }
 
