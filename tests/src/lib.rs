@@ -10,6 +10,16 @@ use voice_sim::fake_openai::{FakeOpenAi, FakeOpenAiConfig};
 
 pub const API_KEY: &str = "sk-test-e2e";
 
+/// A fake provider that answers `reply` at once (no thinking time).
+pub fn fake_answering(reply: &str) -> FakeOpenAiConfig {
+    FakeOpenAiConfig {
+        api_key: API_KEY.into(),
+        think_ms: 0,
+        reply_text: reply.into(),
+        ..FakeOpenAiConfig::default()
+    }
+}
+
 /// A bridge and the fake OpenAI Realtime server it talks to.
 pub struct Harness {
     pub addr: std::net::SocketAddr,
@@ -64,6 +74,17 @@ impl Harness {
     /// `ws://…/stream/{domain}/{call}?{query}`
     pub fn url(&self, domain: &str, call: &str, query: &str) -> String {
         format!("ws://{}/stream/{domain}/{call}?{query}", self.addr)
+    }
+
+    /// Opens call `call` of `pbx.example.com` at 16 kHz mono, as FreeSWITCH does: the
+    /// stream, then its `start` metadata.
+    pub async fn open_call(&self, call: &str) -> anyhow::Result<raw::Ws> {
+        use futures_util::SinkExt;
+        use tokio_tungstenite::tungstenite::Message;
+        let url = self.url("pbx.example.com", call, "rate=16000");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        ws.send(Message::Text(r#"{"type":"start"}"#.into())).await?;
+        Ok(ws)
     }
 
     pub fn ws_base(&self) -> String {

@@ -6,28 +6,16 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::{raw, Harness};
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
-use voice_sim::fake_openai::FakeOpenAiConfig;
 use voice_sim::speech::{synthesize, PT_BR};
 
 const RATE: u32 = 16000;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn barge_in_clears_playout_and_truncates_at_the_heard_position() {
-    let fake = FakeOpenAiConfig {
-        api_key: e2e_tests::API_KEY.into(),
-        think_ms: 0,
-        reply_text: "Claro. Nosso horário de funcionamento é de segunda a sexta, das oito da manhã às seis da tarde, e aos sábados até o meio-dia.".into(),
-        ..FakeOpenAiConfig::default()
-    };
+    let fake = e2e_tests::fake_answering("Claro. Nosso horário de funcionamento é de segunda a sexta, das oito da manhã às seis da tarde, e aos sábados até o meio-dia.");
     let h = Harness::start(fake, &[]).await.unwrap();
-    let (mut ws, _) = connect_async(h.url("pbx.example.com", "barge-1", "rate=16000"))
-        .await
-        .unwrap();
-    ws.send(Message::Text(r#"{"type":"start"}"#.into()))
-        .await
-        .unwrap();
+    let mut ws = h.open_call("barge-1").await.unwrap();
 
     let question = synthesize("Qual é o horário de funcionamento?", PT_BR, RATE).unwrap();
     let interruption = synthesize("Espera, espera, só uma pergunta.", PT_BR, RATE).unwrap();

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use e2e_tests::Harness;
-use voice_sim::fake_openai::FakeOpenAiConfig;
 use voice_sim::freeswitch::call_spec::{CallSpec, UrlStyle};
 use voice_sim::freeswitch::esl_backend::FakeFreeswitch;
 use voice_sim::freeswitch::profile::{ClearKind, Mix, ModuleProfile, Playout};
@@ -134,12 +133,7 @@ fn cases() -> Vec<Case> {
 async fn every_inbound_dialect_and_playout_mode_gets_its_answer() {
     let switch = FakeFreeswitch::start(ESL_PASSWORD).await.unwrap();
     let esl_addr = switch.esl_addr().to_string();
-    let fake = FakeOpenAiConfig {
-        api_key: e2e_tests::API_KEY.into(),
-        think_ms: 0,
-        reply_text: REPLY.into(),
-        ..FakeOpenAiConfig::default()
-    };
+    let fake = e2e_tests::fake_answering(REPLY);
     let h = Harness::start(
         fake,
         &[
@@ -232,12 +226,7 @@ async fn every_inbound_dialect_and_playout_mode_gets_its_answer() {
 /// answered; what the provider makes of the echo is its own business.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_streams_are_decoded_and_answered() {
-    let fake = FakeOpenAiConfig {
-        api_key: e2e_tests::API_KEY.into(),
-        think_ms: 0,
-        reply_text: REPLY.into(),
-        ..FakeOpenAiConfig::default()
-    };
+    let fake = e2e_tests::fake_answering(REPLY);
     let h = Harness::start(fake, &[]).await.unwrap();
     let mut spec = CallSpec::new(h.ws_base());
     spec.mix = Mix::Mixed;
@@ -262,12 +251,7 @@ async fn mixed_streams_are_decoded_and_answered() {
 
 /// One short call through a bridge configured with `env`; returns the audio heard (ms).
 async fn one_call(env: &[(&str, &str)], rate: u32) -> (f64, Harness) {
-    let fake = FakeOpenAiConfig {
-        api_key: e2e_tests::API_KEY.into(),
-        think_ms: 0,
-        reply_text: REPLY.into(),
-        ..FakeOpenAiConfig::default()
-    };
+    let fake = e2e_tests::fake_answering(REPLY);
     let h = Harness::start(fake, env).await.unwrap();
     let mut spec = CallSpec::new(h.ws_base());
     spec.rate = rate;

@@ -8,9 +8,7 @@ use std::time::{Duration, Instant};
 
 use e2e_tests::{raw, Harness};
 use futures_util::{SinkExt, StreamExt};
-use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
-use voice_sim::fake_openai::FakeOpenAiConfig;
 use voice_sim::speech::{synthesize, PT_BR};
 
 const RATE: u32 = 16000;
@@ -30,21 +28,11 @@ struct Outcome {
 /// One call: the caller asks a question; `overlap_at_ms` after the answer's first frame
 /// they say `overlap` (if any); then silence until `listen_ms` after the answer began.
 async fn call(env: &[(&str, &str)], overlap: Option<(&str, u64)>, listen_ms: u64) -> Outcome {
-    let fake = FakeOpenAiConfig {
-        api_key: e2e_tests::API_KEY.into(),
-        think_ms: 0,
-        reply_text: "Claro. Nosso horário de funcionamento é de segunda a sexta, das oito da manhã às seis da tarde.".into(),
-        ..FakeOpenAiConfig::default()
-    };
+    let fake = e2e_tests::fake_answering("Claro. Nosso horário de funcionamento é de segunda a sexta, das oito da manhã às seis da tarde.");
     let mut vars = vec![LOCAL];
     vars.extend_from_slice(env);
     let h = Harness::start(fake, &vars).await.unwrap();
-    let (mut ws, _) = connect_async(h.url("pbx.example.com", "local-1", "rate=16000"))
-        .await
-        .unwrap();
-    ws.send(Message::Text(r#"{"type":"start"}"#.into()))
-        .await
-        .unwrap();
+    let mut ws = h.open_call("local-1").await.unwrap();
     let question = synthesize("Qual é o horário de funcionamento?", PT_BR, RATE).unwrap();
     let mut script = raw::frames(&question, RATE, 0).into_iter();
     let overlap_frames = overlap.map(|(text, at)| {

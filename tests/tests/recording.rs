@@ -5,10 +5,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use e2e_tests::{raw, Harness};
-use futures_util::SinkExt;
-use tokio_tungstenite::connect_async;
-use tokio_tungstenite::tungstenite::Message;
-use voice_sim::fake_openai::FakeOpenAiConfig;
 use voice_sim::speech::{synthesize, PT_BR};
 
 const RATE: u32 = 16000;
@@ -46,12 +42,7 @@ fn first_sound(samples: &[i16]) -> Option<usize> {
 async fn a_call_leaves_an_aligned_stereo_recording_and_its_facts() {
     let dir = std::env::temp_dir().join(format!("voice-rec-e2e-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let fake = FakeOpenAiConfig {
-        api_key: e2e_tests::API_KEY.into(),
-        think_ms: 0,
-        reply_text: "Claro, pode falar.".into(),
-        ..FakeOpenAiConfig::default()
-    };
+    let fake = e2e_tests::fake_answering("Claro, pode falar.");
     let dir_str = dir.display().to_string();
     let h = Harness::start(
         fake,
@@ -64,12 +55,7 @@ async fn a_call_leaves_an_aligned_stereo_recording_and_its_facts() {
     )
     .await
     .unwrap();
-    let (mut ws, _) = connect_async(h.url("pbx.example.com", "rec-1", "rate=16000"))
-        .await
-        .unwrap();
-    ws.send(Message::Text(r#"{"type":"start"}"#.into()))
-        .await
-        .unwrap();
+    let mut ws = h.open_call("rec-1").await.unwrap();
     let question = synthesize("Eu queria marcar uma consulta.", PT_BR, RATE).unwrap();
     // 500 ms of silence, the question, then 4 s for the answer.
     let mut frames = raw::frames(&[], RATE, 500);
