@@ -44,7 +44,11 @@ fn model() -> std::sync::Arc<SmartTurnModel> {
     SmartTurnModel::load(&onnx::models_dir()).expect("run models/fetch")
 }
 
-const CLIPS: [&str; 2] = ["finished", "cut_off"];
+/// Every clip checks the front end; see make_fixture.py for how each was made.
+const CLIPS: [&str; 4] = ["finished", "cut_off", "spoken_finished", "spoken_cut_off"];
+/// Clips whose model answer is a test of the model: natural prosody (Piper), far from 0.5.
+/// The espeak clips are not: the int8 model's answer on them changes with the CPU.
+const SPOKEN: [&str; 2] = ["spoken_finished", "spoken_cut_off"];
 
 // The reference rounds f64 values to f32 and the fixture stores them to 6 decimals;
 // both front ends compute in f64 from the same f32 samples, so only the order of
@@ -101,22 +105,26 @@ fn turn_features_match_the_python_reference() {
 fn turn_probability_matches_the_python_model() {
     let reference = reference();
     let model = model();
-    for clip in CLIPS {
+    for clip in SPOKEN {
         let want = reference["clips"][clip]["probability"].as_f64().unwrap() as f32;
         let got = model.predict(&read_wav(&format!("{clip}.wav"))).unwrap();
+        // Same features, same library version; the int8 kernels still differ by CPU
+        // (AVX2 vs AVX-512 VNNI), which moves these clips by up to ~0.02.
         assert!(
-            (got - want).abs() < 0.01,
+            (got - want).abs() < 0.03,
             "{clip}: rust {got} vs python {want}"
         );
     }
 }
 
 #[test]
-fn turn_finished_sentence_is_complete() {
-    // The model calls the espeak cut-off sentence complete too (p ≈ 0.99): espeak ends
-    // every utterance with a falling, final intonation, which is what the model hears.
-    let p = model().predict(&read_wav("finished.wav")).unwrap();
-    assert!(p > TurnSettings::default().threshold, "{p}");
+fn turn_model_separates_a_finished_sentence_from_a_cut_off_one() {
+    let model = model();
+    let threshold = TurnSettings::default().threshold;
+    let finished = model.predict(&read_wav("spoken_finished.wav")).unwrap();
+    let cut_off = model.predict(&read_wav("spoken_cut_off.wav")).unwrap();
+    assert!(finished > threshold + 0.3, "finished sentence: {finished}");
+    assert!(cut_off < threshold - 0.3, "cut-off sentence: {cut_off}");
 }
 
 #[test]
@@ -322,7 +330,7 @@ fn turn_detector_keeps_at_most_the_model_window() {
 
 #[test]
 fn turn_detector_asks_the_model_after_speech() {
-    let pcm = read_wav("finished.wav");
+    let pcm = read_wav("spoken_finished.wav");
     let model = model();
     let mut detector = TurnDetector::new(TurnSettings::default()).unwrap();
     for chunk in pcm.chunks(320) {
