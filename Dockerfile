@@ -14,5 +14,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/voice-bridge /src/target/release/turn-api /src/target/release/call-insights /usr/local/bin/
 COPY --from=build /src/models /opt/voice-ai/models
 ENV VOICE_MODELS_DIR=/opt/voice-ai/models
+COPY prompts/pt-BR /opt/voice-ai/prompts/pt-BR
+ENV VOICE_PROMPTS_DIR=/opt/voice-ai/prompts/pt-BR
 USER voice-ai
 WORKDIR /var/lib/voice-ai

@@ -2,24 +2,35 @@
 
 use std::sync::Arc;
 
-use voice_core::agent::Agent;
-use voice_core::providers::openai_realtime::{AgentPersona, OpenAiRealtimeAgent};
-
+use voice_core::agent::{Agent, AgentPersona};
 use voice_core::audio::turn::TurnDetection;
+use voice_core::providers::elevenlabs_agent::ElevenLabsAgent;
+use voice_core::providers::gemini_live::GeminiLiveAgent;
+use voice_core::providers::openai_realtime::OpenAiRealtimeAgent;
 
 use crate::config::{AgentSettings, BridgeConfig, ProviderKind};
 
-pub fn build(cfg: &BridgeConfig, settings: &AgentSettings) -> Arc<dyn Agent> {
-    match settings.provider {
+/// The agent `settings` describe, spoken by provider `kind` (its own, or a fallback).
+pub fn build(cfg: &BridgeConfig, settings: &AgentSettings, kind: ProviderKind) -> Arc<dyn Agent> {
+    let persona = AgentPersona {
+        instructions: settings.instructions.clone(),
+        voice: settings.voice.clone(),
+        language: settings.language.clone(),
+        tools: settings.tools.iter().map(|t| t.spec()).collect(),
+        local_turns: settings.turn.detection == TurnDetection::Local,
+    };
+    let providers = &cfg.providers;
+    match kind {
         ProviderKind::OpenaiRealtime => Arc::new(OpenAiRealtimeAgent::new(
-            cfg.providers.openai_realtime.clone(),
-            AgentPersona {
-                instructions: settings.instructions.clone(),
-                voice: settings.voice.clone(),
-                language: settings.language.clone(),
-                tools: Vec::new(),
-                local_turns: settings.turn.detection == TurnDetection::Local,
-            },
+            providers.openai_realtime.clone(),
+            persona,
+        )),
+        ProviderKind::GeminiLive => {
+            Arc::new(GeminiLiveAgent::new(providers.gemini_live.clone(), persona))
+        }
+        ProviderKind::ElevenlabsAgent => Arc::new(ElevenLabsAgent::new(
+            providers.elevenlabs_agent.clone(),
+            persona,
         )),
     }
 }

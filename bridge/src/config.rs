@@ -8,6 +8,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use voice_core::config::ConfigError;
 use voice_core::esl::EslConfig;
+use voice_core::providers::elevenlabs_agent::ElevenLabsAgentConfig;
+use voice_core::providers::gemini_live::GeminiLiveConfig;
 use voice_core::providers::openai_realtime::OpenAiRealtimeConfig;
 use voice_core::telemetry::LogConfig;
 
@@ -17,6 +19,8 @@ use voice_core::recording::RecordingSettings;
 
 use crate::front_end::BargeInSettings;
 use crate::playout::{ClearSetting, PlayoutModeSetting};
+use crate::prompts::PromptSettings;
+use crate::tools::{KnowledgeEntry, ToolKind};
 
 pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
 pub const ENV_PREFIX: &str = "VOICE_BRIDGE";
@@ -95,13 +99,46 @@ pub struct AgentSettings {
     /// When caller speech interrupts the agent (local turn detection).
     #[serde(default)]
     pub barge_in: BargeInSettings,
+    /// Tools the agent may call (bridge/src/tools).
+    #[serde(default)]
+    pub tools: Vec<ToolKind>,
+    /// What `lookup_knowledge` searches.
+    #[serde(default)]
+    pub knowledge: Vec<KnowledgeEntry>,
+    /// When and where the call goes to a human.
+    #[serde(default)]
+    pub handoff: HandoffSettings,
+    /// What happens when the provider fails.
+    #[serde(default)]
+    pub failover: FailoverSettings,
+    /// Audio the bridge plays itself: greeting, hold, hand-over, apology.
+    #[serde(default)]
+    pub prompts: PromptSettings,
 }
 
 impl AgentSettings {
     fn validate(&self) -> Result<(), String> {
         self.turn.validate().map_err(|e| format!("turn: {e}"))?;
         self.vad.validate().map_err(|e| format!("vad: {e}"))?;
-        self.barge_in.validate()
+        self.barge_in.validate()?;
+        self.handoff
+            .validate()
+            .map_err(|e| format!("handoff: {e}"))?;
+        self.failover
+            .validate()
+            .map_err(|e| format!("failover: {e}"))?;
+        if self.failover.last_resort == LastResort::Transfer && self.handoff.target.is_empty() {
+            return Err("failover.last_resort is \"transfer\" but handoff.target is empty".into());
+        }
+        Ok(())
+    }
+
+    /// The providers a call tries, in order: its own, its own again (one reconnect with the
+    /// conversation so far), then the fallbacks.
+    pub fn provider_chain(&self) -> Vec<ProviderKind> {
+        let mut chain = vec![self.provider, self.provider];
+        chain.extend(self.failover.providers.iter().copied());
+        chain
     }
 }
 
@@ -109,12 +146,149 @@ impl AgentSettings {
 #[serde(rename_all = "snake_case")]
 pub enum ProviderKind {
     OpenaiRealtime,
+    GeminiLive,
+    ElevenlabsAgent,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Providers {
     pub openai_realtime: OpenAiRealtimeConfig,
+    #[serde(default)]
+    pub gemini_live: GeminiLiveConfig,
+    #[serde(default)]
+    pub elevenlabs_agent: ElevenLabsAgentConfig,
+}
+
+/// Hand-over to a human (seed 001): on request (the `transfer_to_human` tool), on a
+/// configured intent, on repeated misunderstanding, on a DTMF digit, or as the last resort
+/// when every provider failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HandoffSettings {
+    /// Extension, ring group or queue, in `context`. Empty: no hand-over possible.
+    #[serde(deserialize_with = "text_or_number")]
+    pub target: String,
+    /// Dialplan context; empty means the tenant's domain, FusionPBX's convention.
+    pub context: String,
+    /// Caller phrases that hand over at once (compared without case and accents).
+    pub intent_phrases: Vec<String>,
+    /// Agent phrases that show it did not understand the caller.
+    pub misunderstanding_phrases: Vec<String>,
+    /// This many agent answers in a row with such a phrase hand over; 0 turns it off.
+    pub max_misunderstandings: u32,
+    /// A digit that hands over at once; empty turns it off.
+    #[serde(deserialize_with = "text_or_number")]
+    pub dtmf: String,
+    /// Longest wait for the agent's last words to play before the transfer or hang-up.
+    pub max_wait_ms: u64,
+}
+
+impl Default for HandoffSettings {
+    fn default() -> Self {
+        let phrases = |list: &[&str]| list.iter().map(|p| p.to_string()).collect();
+        Self {
+            target: String::new(),
+            context: String::new(),
+            intent_phrases: phrases(&[
+                "falar com um atendente",
+                "falar com atendente",
+                "falar com uma pessoa",
+                "atendente humano",
+                "quero um humano",
+            ]),
+            misunderstanding_phrases: phrases(&[
+                "não entendi",
+                "pode repetir",
+                "não consegui entender",
+            ]),
+            max_misunderstandings: 3,
+            dtmf: "0".into(),
+            max_wait_ms: 8000,
+        }
+    }
+}
+
+impl HandoffSettings {
+    fn validate(&self) -> Result<(), String> {
+        if !self
+            .target
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "*#+_-.@".contains(c))
+        {
+            return Err(format!(
+                "target {:?} has characters a dialplan extension cannot",
+                self.target
+            ));
+        }
+        if !self
+            .context
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c))
+        {
+            return Err(format!(
+                "context {:?} is not a dialplan context name",
+                self.context
+            ));
+        }
+        if !(self.dtmf.is_empty() || (self.dtmf.len() == 1 && "0123456789*#".contains(&self.dtmf)))
+        {
+            return Err(format!("dtmf {:?} must be one digit, * or #", self.dtmf));
+        }
+        if !(1000..=30_000).contains(&self.max_wait_ms) {
+            return Err("max_wait_ms must be between 1000 and 30000".into());
+        }
+        Ok(())
+    }
+}
+
+/// What a call does when its provider refuses, times out or drops (issue: a caller never
+/// hears more than 2 s of dead air because of a provider fault).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FailoverSettings {
+    /// Tried in order after the agent's own provider failed twice.
+    pub providers: Vec<ProviderKind>,
+    /// When every provider failed.
+    pub last_resort: LastResort,
+    /// Budget for each reconnect or fallback connection.
+    pub connect_timeout_ms: u64,
+    /// Silence, while no provider is up, after which the hold prompt plays.
+    pub hold_after_ms: u64,
+}
+
+impl Default for FailoverSettings {
+    fn default() -> Self {
+        Self {
+            providers: Vec::new(),
+            last_resort: LastResort::Apology,
+            connect_timeout_ms: 3000,
+            hold_after_ms: 1000,
+        }
+    }
+}
+
+impl FailoverSettings {
+    fn validate(&self) -> Result<(), String> {
+        if !(500..=30_000).contains(&self.connect_timeout_ms) {
+            return Err("connect_timeout_ms must be between 500 and 30000".into());
+        }
+        if !(200..=1800).contains(&self.hold_after_ms) {
+            return Err(
+                "hold_after_ms must be between 200 and 1800 (dead air stays under 2 s)".into(),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LastResort {
+    /// Play the hand-over prompt and transfer to `handoff.target`.
+    Transfer,
+    /// Play the apology prompt and hang up.
+    Apology,
 }
 
 /// Settings for one tenant, after its overrides are applied.
@@ -133,6 +307,13 @@ impl BridgeConfig {
     /// Loads from the embedded default plus an explicit environment (tests).
     pub fn from_env(env: &[(String, String)]) -> Result<Self, ConfigError> {
         let cfg: Self = voice_core::config::load_with_env(DEFAULT_TOML, None, ENV_PREFIX, env)?;
+        cfg.validated()
+    }
+
+    /// Loads from the embedded default, `file` and an explicit environment (tests).
+    pub fn from_file_and_env(file: &Path, env: &[(String, String)]) -> Result<Self, ConfigError> {
+        let cfg: Self =
+            voice_core::config::load_with_env(DEFAULT_TOML, Some(file), ENV_PREFIX, env)?;
         cfg.validated()
     }
 
@@ -213,6 +394,20 @@ impl BridgeConfig {
                 .map_err(|e| invalid("playout", e))?,
         })
     }
+}
+
+/// Extensions and digits are text, but `VOICE_BRIDGE__…=1001` arrives as a number.
+fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum TextOrNumber {
+        Text(String),
+        Number(u64),
+    }
+    Ok(match TextOrNumber::deserialize(d)? {
+        TextOrNumber::Text(t) => t,
+        TextOrNumber::Number(n) => n.to_string(),
+    })
 }
 
 fn overlay<T: Serialize + serde::de::DeserializeOwned>(

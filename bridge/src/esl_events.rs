@@ -1,5 +1,5 @@
 //! Routes FreeSWITCH events from the shared ESL connection to the calls they concern
-//! (by `Unique-ID`): the play events of the file playout modes.
+//! (by `Unique-ID`): the play events of the file playout modes, and DTMF digits.
 
 use std::sync::Arc;
 
@@ -27,15 +27,17 @@ pub async fn route(state: Arc<AppState>) {
             }
             Err(RecvError::Closed) => return,
         };
-        if !event.subclass().is_some_and(|s| PLAY_EVENTS.contains(&s)) {
+        let wanted = event.name() == Some("DTMF")
+            || event.subclass().is_some_and(|s| PLAY_EVENTS.contains(&s));
+        if !wanted {
             continue;
         }
         let Some(call) = event.unique_id().and_then(|id| state.calls.get(id)) else {
-            debug!(uuid = ?event.unique_id(), "play event for a call that is not ours");
+            debug!(uuid = ?event.unique_id(), "event for a call that is not ours");
             continue;
         };
         if call.esl.try_send(event).is_err() {
-            warn!("a call's ESL event queue is full; play event dropped");
+            warn!("a call's ESL event queue is full; event dropped");
         }
     }
 }

@@ -14,6 +14,8 @@ pub mod front_end;
 pub mod health;
 pub mod metrics;
 pub mod playout;
+pub mod prompts;
 pub mod server;
 pub mod state;
 pub mod stream;
+pub mod tools;

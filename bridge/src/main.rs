@@ -43,7 +43,7 @@ async fn main() -> std::process::ExitCode {
     let state = match server::state(config) {
         Ok(s) => s,
         Err(e) => {
-            error!(error = %e, "cannot start: run models/fetch, or set VOICE_MODELS_DIR");
+            error!(error = %e, "cannot start");
             return std::process::ExitCode::from(2);
         }
     };

@@ -15,6 +15,10 @@ pub struct BridgeMetrics {
     pub barge_ins: Counter,
     pub agent_input_dropped: Counter,
     pub provider_errors: Counter,
+    /// Calls moved to another provider (or a reconnect) after a provider fault.
+    pub provider_failovers: Counter,
+    /// Calls handed to a human.
+    pub handoffs: Counter,
     pub provider_connect_seconds: Histogram,
     /// End of the caller's speech → turn decided (local VAD + Smart Turn).
     pub turn_decision_seconds: Histogram,
@@ -46,6 +50,8 @@ impl Default for BridgeMetrics {
             barge_ins: Counter::default(),
             agent_input_dropped: Counter::default(),
             provider_errors: Counter::default(),
+            provider_failovers: Counter::default(),
+            handoffs: Counter::default(),
             provider_connect_seconds: Histogram::new(LATENCY_BUCKETS),
             turn_decision_seconds: Histogram::new(LATENCY_BUCKETS),
             smart_turn_seconds: Histogram::new(LATENCY_BUCKETS),
@@ -114,6 +120,16 @@ impl BridgeMetrics {
             "bridge_provider_errors_total",
             "Provider errors and refusals",
             &self.provider_errors,
+        );
+        e.counter(
+            "bridge_provider_failovers_total",
+            "Reconnects and switches to a fallback provider after a provider fault",
+            &self.provider_failovers,
+        );
+        e.counter(
+            "bridge_handoffs_total",
+            "Calls handed to a human attendant",
+            &self.handoffs,
         );
         e.histogram(
             "bridge_provider_connect_seconds",

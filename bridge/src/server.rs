@@ -14,6 +14,7 @@ use voice_core::recording::Recorders;
 
 use crate::config::BridgeConfig;
 use crate::front_end::FrontEndModels;
+use crate::prompts::Prompts;
 use crate::state::AppState;
 use crate::{esl_events, health, stream};
 
@@ -42,7 +43,8 @@ pub fn state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
         .esl
         .enabled
         .then(|| EslClient::start(config.esl.client.clone()));
-    Ok(AppState::new(config, esl, models, recorders))
+    let prompts = Prompts::load(config.all_agents())?;
+    Ok(AppState::new(config, esl, models, recorders, prompts))
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls and lets live ones finish

@@ -10,6 +10,7 @@ use crate::call::CallRegistry;
 use crate::config::BridgeConfig;
 use crate::front_end::FrontEndModels;
 use crate::metrics::BridgeMetrics;
+use crate::prompts::Prompts;
 
 pub struct AppState {
     pub config: Arc<BridgeConfig>,
@@ -21,6 +22,8 @@ pub struct AppState {
     pub models: FrontEndModels,
     /// Present when `[recording] enabled = true`.
     pub recorders: Option<Recorders>,
+    /// Every agent's greeting, hold, hand-over and apology audio.
+    pub prompts: Prompts,
     shutting_down: AtomicBool,
 }
 
@@ -30,6 +33,7 @@ impl AppState {
         esl: Option<EslClient>,
         models: FrontEndModels,
         recorders: Option<Recorders>,
+        prompts: Prompts,
     ) -> Arc<Self> {
         Arc::new(Self {
             config: Arc::new(config),
@@ -38,6 +42,7 @@ impl AppState {
             esl,
             models,
             recorders,
+            prompts,
             shutting_down: AtomicBool::new(false),
         })
     }

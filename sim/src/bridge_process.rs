@@ -51,12 +51,6 @@ impl BridgeLaunch {
         self
     }
 
-    /// Points the bridge's OpenAI Realtime provider at `url` with `api_key`.
-    pub fn openai(self, url: &str, api_key: &str) -> Self {
-        self.env("VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__URL", url)
-            .env("VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__API_KEY", api_key)
-    }
-
     /// Enables the bridge's ESL client towards `addr` with `password`.
     pub fn esl(self, addr: SocketAddr, password: &str) -> Self {
         self.env("VOICE_BRIDGE__ESL__ENABLED", "true")

@@ -4,7 +4,9 @@
 //! never depends on this crate.
 
 pub mod bridge_process;
+pub mod fake_elevenlabs;
 pub mod fake_esl;
+pub mod fake_gemini;
 pub mod fake_openai;
 pub mod freeswitch;
 pub mod load;

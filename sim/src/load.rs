@@ -3,12 +3,14 @@
 //! quality, errors, what the bridge cost (CPU over the steady-state window, RSS) and, when
 //! the fake provider is ours, who decided the turns and how fast.
 
+mod provider;
 mod stack;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use provider::{ProviderChoice, RunningFake};
 pub use stack::{Stack, StackOptions};
 
 use crate::bridge_process::{cpu_percent, cpu_ticks, own_cpu_ticks, rss_kib};

@@ -20,7 +20,7 @@ use voice_sim::freeswitch::{
     run_call, CallReport, CallSpec, CallerTurn, ClearKind, FakeFreeswitch, Mix, ModuleProfile,
     Playout, ProviderDelays, UrlStyle,
 };
-use voice_sim::load::{run_load, LoadSpec, Stack, StackOptions};
+use voice_sim::load::{run_load, LoadSpec, ProviderChoice, Stack, StackOptions};
 use voice_sim::report::TurnDetection;
 
 #[derive(Parser)]
@@ -116,6 +116,9 @@ struct CallOptions {
     /// Bridge log level (when started here).
     #[arg(long, default_value = "warn")]
     log_level: String,
+    /// The fake provider (when the bridge is started here): openai, gemini or elevenlabs.
+    #[arg(long, default_value = "openai")]
+    provider: ProviderChoice,
 }
 
 #[derive(Args)]
@@ -284,6 +287,7 @@ async fn target(o: &CallOptions, spec: &CallSpec, pid: Option<u32>) -> anyhow::R
         });
     }
     let options = StackOptions {
+        provider: o.provider,
         fake,
         config: o.config.clone(),
         with_freeswitch: needs_switch,
@@ -323,7 +327,12 @@ async fn call(cmd: CallCmd) -> anyhow::Result<()> {
     spec.max_duration = seconds(cmd.seconds)?;
     let delays = spec.delays;
     let mut report = run_call(spec).await;
-    let fake_stats = target.stack.as_ref().map(|s| s.fake.stats());
+    let fake_stats = target
+        .stack
+        .as_ref()
+        .and_then(|s| s.fake.openai())
+        .map(|f| f.stats());
+    let fake_summary = target.stack.as_ref().map(|s| s.fake.summary());
     stop(target.stack).await;
     // The bridge decided the turns: there was no provider VAD window to take out.
     if let Some(mode) = fake_stats.as_ref().and_then(TurnDetection::of) {
@@ -356,6 +365,8 @@ async fn call(cmd: CallCmd) -> anyhow::Result<()> {
             for e in stats.protocol_errors.iter().take(10) {
                 println!("  provider protocol error: {e}");
             }
+        } else if let Some(summary) = &fake_summary {
+            println!("fake provider: {summary}");
         }
     }
     if !report.completed || report.error_total() > 0 {
@@ -457,7 +468,11 @@ async fn load(cmd: LoadCmd) -> anyhow::Result<()> {
         ramp: Duration::from_millis(cmd.ramp_ms),
         template,
         bridge_pid: target.pid,
-        provider: target.stack.as_ref().map(|s| s.fake.stats_handle()),
+        provider: target
+            .stack
+            .as_ref()
+            .and_then(|s| s.fake.openai())
+            .map(|f| f.stats_handle()),
         progress: true,
     };
     eprintln!(
@@ -465,8 +480,15 @@ async fn load(cmd: LoadCmd) -> anyhow::Result<()> {
         cmd.calls, cmd.seconds, target.url, cmd.ramp_ms
     );
     let result = run_load(spec).await;
-    if let Some(stack) = &target.stack {
-        let stats = stack.fake.stats();
+    if let Some(fake) = target.stack.as_ref().map(|s| &s.fake) {
+        eprintln!("fake provider: {}", fake.summary());
+    }
+    if let Some(stats) = target
+        .stack
+        .as_ref()
+        .and_then(|s| s.fake.openai())
+        .map(|f| f.stats())
+    {
         eprintln!(
             "fake provider: {} sessions ({} server VAD, {} client turns), {} responses, {} cancelled, {} client commits, {} protocol errors",
             stats.sessions_opened,

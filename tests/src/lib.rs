@@ -32,6 +32,16 @@ pub struct Harness {
 impl Harness {
     /// Starts a bridge with the default config plus `env` overrides (`VOICE_BRIDGE__…`).
     pub async fn start(fake: FakeOpenAiConfig, env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        Self::start_with_toml(fake, "", env).await
+    }
+
+    /// [`Self::start`] with a config file holding `toml` (for what environment variables
+    /// cannot say, such as arrays of tables).
+    pub async fn start_with_toml(
+        fake: FakeOpenAiConfig,
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         init_logs();
         let fake = FakeOpenAi::start(fake).await?;
         let mut vars: Vec<(String, String)> = vec![
@@ -50,7 +60,15 @@ impl Harness {
             ),
         ];
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let config = BridgeConfig::from_env(&vars)?;
+        let config = if toml.is_empty() {
+            BridgeConfig::from_env(&vars)?
+        } else {
+            let file = tempfile_path("bridge.toml");
+            std::fs::write(&file, toml)?;
+            let config = BridgeConfig::from_file_and_env(&file, &vars);
+            let _ = std::fs::remove_file(&file);
+            config?
+        };
         let listener = tokio::net::TcpListener::bind(&config.server.listen).await?;
         let addr = listener.local_addr()?;
         let state = voice_bridge::server::state(config).map_err(anyhow::Error::msg)?;
@@ -143,6 +161,14 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<
         .split_once("\r\n\r\n")
         .map_or(String::new(), |(_, b)| b.to_string());
     Ok((status, body))
+}
+
+/// A fresh path in the temp directory (unique per process and call).
+pub fn tempfile_path(name: &str) -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    std::env::temp_dir().join(format!("e2e-{}-{n}-{name}", std::process::id()))
 }
 
 fn init_logs() {

@@ -205,6 +205,7 @@ async fn provider_refusing_or_dropping_closes_the_call_cleanly() {
     .unwrap();
     let mut ws = connect(&h.url("pbx.example.com", "refused", "rate=8000")).await;
     ws.send(silence(8000)).await.unwrap();
+    // After the apology (no ESL to hang up with), the stream is closed as unavailable.
     let (code, reason) = closed_with(&mut ws).await;
     assert_eq!((code, reason.as_str()), (1011, "agent unavailable"));
     assert!(h.state.metrics.provider_errors.get() >= 1);

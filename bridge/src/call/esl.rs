@@ -1,14 +1,29 @@
 //! The event socket side of a call: playing the files FreeSWITCH wrote for the file
-//! playout modes, and `uuid_*` commands run in order.
+//! playout modes, DTMF digits, and `uuid_*` commands run in order.
 
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 use voice_core::esl::EslEvent;
 
-use super::{safe_path, Call};
+use super::{safe_path, Call, End};
 
 impl Call {
-    pub(super) fn on_esl_event(&mut self, event: EslEvent) {
+    pub(super) async fn on_esl_event(&mut self, event: EslEvent) -> Option<End> {
+        if event.name() == Some("DTMF") {
+            let digit = event.header("DTMF-Digit").and_then(|d| d.chars().next());
+            return match digit {
+                Some(d) if d.is_ascii_digit() || "*#ABCD".contains(d) => self.on_dtmf(d).await,
+                _ => {
+                    warn!(call = %self.id, "DTMF event without a valid digit");
+                    None
+                }
+            };
+        }
+        self.on_play_event(&event);
+        None
+    }
+
+    fn on_play_event(&mut self, event: &EslEvent) {
         let Some(body) = event.body() else { return };
         let Ok(serde_json::Value::Object(data)) = serde_json::from_str::<serde_json::Value>(body)
         else {

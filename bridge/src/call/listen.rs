@@ -14,7 +14,7 @@ impl Call {
     pub(super) async fn on_stream_message(&mut self, msg: Message) -> Option<End> {
         match msg {
             Message::Binary(bytes) => self.on_audio(&bytes).await,
-            Message::Text(text) => self.on_text(text.as_str()),
+            Message::Text(text) => self.on_text(text.as_str()).await,
             Message::Close(frame) => {
                 let code = frame.as_ref().map(|f| f.code);
                 debug!(call = %self.id, code, "stream closed by FreeSWITCH");
@@ -109,7 +109,7 @@ impl Call {
         }
     }
 
-    pub(super) fn on_text(&mut self, text: &str) -> Option<End> {
+    pub(super) async fn on_text(&mut self, text: &str) -> Option<End> {
         let first = !self.metadata_seen;
         self.metadata_seen = true;
         let parsed = match inbound::classify_text(text) {
@@ -124,22 +124,27 @@ impl Call {
             debug!(call = %self.id, bytes = text.len(), "stream metadata");
             return None;
         }
-        let input = match parsed {
-            Text::Plain(t) => Some(AgentInput::Text(t)),
+        match parsed {
+            Text::Plain(t) => self.tell_agent(AgentInput::Text(t)),
             Text::Json(map) => match inbound::command(&map) {
-                Command::Dtmf(d) => Some(AgentInput::Dtmf(d)),
-                Command::Text(t) => Some(AgentInput::Text(t)),
+                Command::Dtmf(d) => return self.on_dtmf(d).await,
+                Command::Text(t) => self.tell_agent(AgentInput::Text(t)),
                 Command::Hangup => return Some(End::Hangup),
                 Command::Other => {
                     debug!(call = %self.id, kind = ?map.get("type"), "stream message ignored");
-                    None
                 }
             },
-        };
-        if let (Some(input), Agent::Ready(ready)) = (input, &self.agent) {
-            let _ = ready.session.input.try_send(input);
         }
         None
+    }
+
+    /// Control input for the agent (text, DTMF, tool results); dropped while no agent is up.
+    pub(super) fn tell_agent(&self, input: AgentInput) {
+        if let Agent::Ready(ready) = &self.agent {
+            if ready.session.input.try_send(input).is_err() {
+                self.state.metrics.agent_input_dropped.inc();
+            }
+        }
     }
 
     pub(super) fn on_disconnect(&mut self) -> Option<End> {

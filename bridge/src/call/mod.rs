@@ -2,11 +2,15 @@
 //! both resamplers, the playout queue. No locks on the audio path.
 
 mod esl;
+mod failover;
+mod handoff;
 mod listen;
+mod prompts;
 mod record;
 mod registry;
 mod speak;
 mod timing;
+mod tools;
 mod turns;
 
 pub use registry::{CallHandle, CallRegistry};
@@ -26,12 +30,14 @@ use voice_core::audio::Resampler;
 use voice_core::esl::EslEvent;
 use voice_core::recording::CallRecorder;
 
-use crate::agents;
 use crate::config::TenantSettings;
 use crate::front_end::{FrontEnd, Heard};
 use crate::playout::{self, ClearAction, PlayoutMode, PlayoutQueue};
+use crate::prompts::PromptKind;
 use crate::state::AppState;
 use crate::stream::{close, close_code, Connection, Dialect, Mix};
+use failover::Failover;
+use handoff::Pending;
 use timing::{TurnLatency, TurnTiming};
 
 /// A Smart Turn answer: probe number, when it was asked, the probability.
@@ -108,6 +114,10 @@ enum End {
     StreamLost,
     BadInput(u16, String),
     AgentFailed(String),
+    /// Handed to a human (`uuid_transfer`), for this reason.
+    Transferred(String),
+    /// Hung up by the bridge (`uuid_kill`), for this reason.
+    HungUp(String),
 }
 
 enum Wake {
@@ -119,6 +129,8 @@ enum Wake {
     Verdict(Verdict),
     Playout,
     ReconnectTimeout,
+    HoldDue,
+    PendingDue,
 }
 
 struct Call {
@@ -140,6 +152,15 @@ struct Call {
     esl_rx: mpsc::Receiver<EslEvent>,
     esl_commands: Option<mpsc::Sender<String>>,
     agent: Agent,
+    /// Who the call is, for every provider it connects.
+    info: CallInfo,
+    failover: Failover,
+    /// A transfer or hang-up waiting for the last words to play.
+    pending: Option<Pending>,
+    /// Agent answers in a row that did not understand the caller.
+    misunderstandings: u32,
+    /// Messages taken with `take_message`.
+    messages: u32,
     /// Caller audio (call rate) held while the agent connects.
     held: Vec<i16>,
     queue: PlayoutQueue,
@@ -200,8 +221,9 @@ impl Call {
             caller: conn.params.caller.clone(),
             callee: conn.params.callee.clone(),
             call_rate: rate,
+            history: Vec::new(),
         };
-        let agent = agents::build(cfg, &settings.agent);
+        let failover = Failover::new(settings.agent.provider_chain());
         let mut failed = None;
         let front_end = match settings.agent.turn.detection {
             TurnDetection::Provider => None,
@@ -223,7 +245,7 @@ impl Call {
         state.metrics.calls_active.inc();
         info!(
             call = %id, tenant = %tenant, dialect = conn.dialect.name(), rate, mix = ?mix,
-            playout = mode.name(), agent = agent.name(), "call started"
+            playout = mode.name(), provider = failover::provider_name(failover.current), "call started"
         );
         if mix == Mix::Mixed {
             warn!(call = %id, "mix=mixed: the agent hears its own voice in the caller's audio; use mono or stereo");
@@ -243,7 +265,12 @@ impl Call {
             attach_rx,
             esl_rx,
             esl_commands: None,
-            agent: Agent::Connecting(agent.connect(info), Instant::now()),
+            agent: Agent::Gone,
+            info,
+            failover,
+            pending: None,
+            misunderstandings: 0,
+            messages: 0,
             held: Vec::new(),
             queue: PlayoutQueue::new(rate),
             current_item: None,
@@ -283,6 +310,11 @@ impl Call {
             self.finish(end).await;
             return;
         }
+        // The greeting starts at once; the provider connects meanwhile and is told it
+        // was said, so it does not greet again.
+        self.play_prompt(PromptKind::Greeting);
+        self.send_due_playout().await;
+        self.connect_agent(self.failover.current, self.transcript.clone());
         let end = loop {
             let wake = self.next_wake().await;
             if let Some(end) = self.handle(wake).await {
@@ -306,6 +338,8 @@ impl Call {
         let reconnect_deadline = self
             .disconnected_at
             .map(|t| t + Duration::from_millis(self.state.config.server.reconnect_grace_ms));
+        let hold_due = self.hold_due();
+        let pending_due = self.pending_due();
         let socket = &mut self.socket;
         let agent = &mut self.agent;
         tokio::select! {
@@ -322,6 +356,8 @@ impl Call {
             Some(verdict) = self.verdict_rx.recv() => Wake::Verdict(verdict),
             _ = sleep_until(playout_due) => Wake::Playout,
             _ = sleep_until(reconnect_deadline) => Wake::ReconnectTimeout,
+            _ = sleep_until(hold_due) => Wake::HoldDue,
+            _ = sleep_until(pending_due) => Wake::PendingDue,
         }
     }
 
@@ -333,17 +369,14 @@ impl Call {
                 self.on_disconnect()
             }
             Wake::Stream(None) => self.on_disconnect(),
-            Wake::AgentConnected(result) => self.on_agent_connected(result),
+            Wake::AgentConnected(result) => self.on_agent_connected(result).await,
             Wake::Agent(Some(event)) => self.on_agent_event(event).await,
-            Wake::Agent(None) => Some(End::AgentFailed("agent session ended".into())),
+            Wake::Agent(None) => self.agent_failed("agent session ended".into()).await,
             Wake::Attach(conn) => {
                 self.on_attach(conn).await;
                 None
             }
-            Wake::Esl(event) => {
-                self.on_esl_event(event);
-                None
-            }
+            Wake::Esl(event) => self.on_esl_event(event).await,
             Wake::Verdict((probe, asked, result)) => {
                 self.on_verdict(probe, asked, result);
                 None
@@ -353,12 +386,19 @@ impl Call {
                 None
             }
             Wake::ReconnectTimeout => Some(End::StreamLost),
+            Wake::HoldDue => {
+                self.on_hold_due().await;
+                None
+            }
+            Wake::PendingDue => self.on_pending_due(),
         }
     }
 
     async fn finish(mut self, end: End) {
         let (code, reason) = match &end {
             End::Hangup | End::StreamLost => (close_code::NORMAL, String::new()),
+            End::Transferred(why) => (close_code::NORMAL, format!("transferred: {why}")),
+            End::HungUp(why) => (close_code::NORMAL, format!("hung up: {why}")),
             End::BadInput(code, why) => {
                 warn!(call = %self.id, reason = %why, "closing stream: bad input from FreeSWITCH");
                 (*code, why.clone())
@@ -378,6 +418,7 @@ impl Call {
             call = %self.id, tenant = %self.tenant, dialect = self.dialect.name(), ended = ?end,
             seconds = self.started.elapsed().as_secs_f64(), turns = self.timing.turns(),
             barge_ins = self.barge_ins, underruns = self.queue.underruns(),
+            provider_switches = self.failover.switches, messages = self.messages,
             decision_ms = ?self.latencies.iter().filter_map(|t| t.decision_ms).collect::<Vec<_>>(),
             transcript_lines = self.transcript.len(), "call ended"
         );

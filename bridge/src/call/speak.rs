@@ -8,11 +8,12 @@ use tracing::{debug, info, warn};
 use voice_core::agent::{AgentError, AgentEvent, AgentInput, AgentSession};
 use voice_core::audio::Resampler;
 
+use super::prompts::PROMPT_ITEM;
 use super::{Agent, Call, End, Ready, CANCELLED_MEMORY, FILE_LEAD_MS};
 use crate::playout::{encoder, PlayoutMode};
 
 impl Call {
-    pub(super) fn on_agent_connected(
+    pub(super) async fn on_agent_connected(
         &mut self,
         result: Result<AgentSession, AgentError>,
     ) -> Option<End> {
@@ -22,11 +23,7 @@ impl Call {
         };
         let session = match result {
             Ok(s) => s,
-            Err(e) => {
-                self.state.metrics.provider_errors.inc();
-                self.agent = Agent::Gone;
-                return Some(End::AgentFailed(e.to_string()));
-            }
+            Err(e) => return self.agent_failed(e.to_string()).await,
         };
         self.state
             .metrics
@@ -37,15 +34,20 @@ impl Call {
             Resampler::new(session.output_rate, self.rate),
         ) {
             (Ok(to), Ok(from)) => (to, from),
-            (Err(e), _) | (_, Err(e)) => {
-                self.agent = Agent::Gone;
-                return Some(End::AgentFailed(e.to_string()));
-            }
+            (Err(e), _) | (_, Err(e)) => return self.agent_failed(e.to_string()).await,
         };
         let held = std::mem::take(&mut self.held);
         let mut out = Vec::new();
         to.process(&held, &mut out);
         debug!(call = %self.id, ms = started.elapsed().as_millis() as u64, "agent ready");
+        // A new session numbers its items afresh: forget the old session's.
+        self.cancelled.clear();
+        self.current_item = None;
+        if let Some(outage) = self.failover.recovered() {
+            let provider = super::failover::provider_name(self.failover.current);
+            info!(call = %self.id, provider, outage_ms = outage.as_millis() as u64, "provider back");
+            self.record_fact(json!({"type": "provider_recovered", "provider": provider, "outage_ms": outage.as_millis() as u64}));
+        }
         self.agent = Agent::Ready(Box::new(Ready {
             session,
             to_agent: to,
@@ -61,6 +63,12 @@ impl Call {
             AgentEvent::Audio { item_id, samples } => {
                 if self.cancelled.contains(&item_id) {
                     return None; // late audio of an answer the caller interrupted
+                }
+                let new_item = self.current_item.as_deref() != Some(item_id.as_str());
+                if let Some(pending) = self.pending.as_mut() {
+                    if new_item && !pending.takes_words() {
+                        return None; // the call is being handed over or hung up
+                    }
                 }
                 if self.current_item.as_deref() != Some(item_id.as_str()) {
                     self.current_item = Some(item_id);
@@ -99,35 +107,23 @@ impl Call {
             AgentEvent::Transcript { role, text } => {
                 info!(call = %self.id, role = ?role, text = %text, "transcript");
                 self.record_fact(json!({"type": "transcript", "role": role, "text": text}));
+                let end = self.check_handoff_rules(role, &text).await;
                 self.transcript.push((role, text));
+                return end;
             }
             AgentEvent::ToolCall {
                 call_id,
                 name,
                 arguments,
-            } => {
-                // Tools arrive with the realtime-agents work; answer so the model goes on.
-                warn!(call = %self.id, tool = %name, "tool not available on this bridge");
-                self.record_fact(
-                    json!({"type": "tool_call", "name": name, "arguments": arguments}),
-                );
-                if let Agent::Ready(ready) = &self.agent {
-                    let output = format!(r#"{{"error":"tool {name} is not available"}}"#);
-                    let _ = ready
-                        .session
-                        .input
-                        .try_send(AgentInput::ToolResult { call_id, output });
-                }
-            }
+            } => return self.on_tool_call(call_id, name, arguments).await,
             AgentEvent::ResponseDone { status } => {
                 debug!(call = %self.id, %status, "response done")
             }
             AgentEvent::Error { message, fatal } => {
-                self.state.metrics.provider_errors.inc();
                 if fatal {
-                    self.agent = Agent::Gone;
-                    return Some(End::AgentFailed(message));
+                    return self.agent_failed(message).await;
                 }
+                self.state.metrics.provider_errors.inc();
                 warn!(call = %self.id, error = %message, "provider error");
             }
         }
@@ -138,34 +134,40 @@ impl Call {
     /// drop what it buffered, and tell the agent how much the caller actually heard.
     pub(super) async fn barge_in(&mut self, now: Instant) {
         let heard_ms = self.queue.played_ms(now).saturating_sub(self.item_start_ms);
-        let generation = self.queue.clear(now);
+        let generation = self.queue.generation() + 1;
+        let item = self.stop_playout(now).await;
+        self.barge_ins += 1;
+        self.state.metrics.barge_ins.inc();
+        if let Some(item_id) = item {
+            info!(call = %self.id, item = %item_id, heard_ms, generation, "barge-in");
+            if !item_id.starts_with(PROMPT_ITEM) {
+                let heard_ms = heard_ms.min(u32::MAX as u64) as u32;
+                self.tell_agent(AgentInput::Interrupted { item_id, heard_ms });
+            }
+        }
+    }
+
+    /// Stops what is playing within a frame: drops the queue, tells FreeSWITCH to drop
+    /// what it buffered, and remembers the cut item so its late audio is dropped too.
+    pub(super) async fn stop_playout(&mut self, now: Instant) -> Option<String> {
+        self.queue.clear(now);
         self.record_cut(now);
         if let Agent::Ready(ready) = &mut self.agent {
             ready.from_agent.reset();
         }
-        self.barge_ins += 1;
-        self.state.metrics.barge_ins.inc();
         if let Some(message) = self.clear.message {
             self.send(Message::Text(message.into())).await;
         }
         if self.clear.esl_break {
             self.esl_command(format!("uuid_break {} all", self.id));
         }
-        if let Some(item_id) = self.current_item.take() {
-            info!(call = %self.id, item = %item_id, heard_ms, generation, "barge-in");
-            if self.cancelled.len() == CANCELLED_MEMORY {
-                self.cancelled.pop_front();
-            }
-            self.cancelled.push_back(item_id.clone());
-            if let Agent::Ready(ready) = &self.agent {
-                let heard_ms = heard_ms.min(u32::MAX as u64) as u32;
-                let _ = ready
-                    .session
-                    .input
-                    .try_send(AgentInput::Interrupted { item_id, heard_ms });
-            }
-        }
         self.answer_complete = true;
+        let item = self.current_item.take()?;
+        if self.cancelled.len() == CANCELLED_MEMORY {
+            self.cancelled.pop_front();
+        }
+        self.cancelled.push_back(item.clone());
+        Some(item)
     }
 
     pub(super) fn batch_shape(&self) -> (usize, u64) {

@@ -5,8 +5,12 @@
 //! transcripts, tool calls, barge-in signals). Realtime (speech-to-speech) and cascaded
 //! agents both fit, so the call task does not care which one it has.
 
+mod persona;
+
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
+
+pub use persona::{AgentPersona, ToolSpec};
 
 /// What the call knows about itself when it connects an agent.
 #[derive(Debug, Clone, Default)]
@@ -19,6 +23,9 @@ pub struct CallInfo {
     pub callee: Option<String>,
     /// Sample rate of the call's audio as FreeSWITCH streams it.
     pub call_rate: u32,
+    /// The conversation so far, oldest first, when the call reconnects after a provider
+    /// failure. The agent gives it to the provider as context before the caller's audio.
+    pub history: Vec<(Role, String)>,
 }
 
 /// Input to an agent, sent by the call task.

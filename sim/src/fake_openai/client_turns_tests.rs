@@ -22,7 +22,7 @@ const THINK_MS: u64 = 300;
 fn shared(cfg: FakeOpenAiConfig) -> Arc<Shared> {
     let replies = ReplyBank::render(&cfg.reply_text, cfg.delta_ms).unwrap();
     Arc::new(Shared {
-        fault: Mutex::new(Fault::None),
+        fault: Mutex::new(Default::default()),
         cfg,
         replies,
         stats: Default::default(),

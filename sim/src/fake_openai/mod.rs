@@ -100,15 +100,39 @@ pub(crate) struct Shared {
     pub cfg: FakeOpenAiConfig,
     pub replies: reply::ReplyBank,
     pub stats: stats::StatsRecorder,
-    fault: Mutex<Fault>,
+    fault: Mutex<FaultPlan>,
+}
+
+/// The fault, and for how many more connections (`None`: until changed).
+#[derive(Default)]
+struct FaultPlan {
+    fault: Fault,
+    connections: Option<u32>,
 }
 
 impl Shared {
+    /// The fault for a new connection (counting it against a limited plan).
     fn fault(&self) -> Fault {
-        match self.fault.lock() {
-            Ok(f) => f.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
+        let mut plan = match self.fault.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        match plan.connections {
+            Some(0) => Fault::None,
+            Some(n) => {
+                plan.connections = Some(n - 1);
+                plan.fault.clone()
+            }
+            None => plan.fault.clone(),
         }
+    }
+
+    fn set_fault(&self, fault: Fault, connections: Option<u32>) {
+        let mut plan = match self.fault.lock() {
+            Ok(p) => p,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        *plan = FaultPlan { fault, connections };
     }
 }
 
@@ -144,7 +168,10 @@ impl FakeOpenAi {
             .with_context(|| format!("binding {addr}"))?;
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
-            fault: Mutex::new(cfg.fault.clone()),
+            fault: Mutex::new(FaultPlan {
+                fault: cfg.fault.clone(),
+                connections: None,
+            }),
             cfg,
             replies,
             stats: Default::default(),
@@ -168,6 +195,11 @@ impl FakeOpenAi {
         self.addr
     }
 
+    /// The bearer key clients must send.
+    pub fn api_key(&self) -> String {
+        self.shared.cfg.api_key.clone()
+    }
+
     pub fn stats(&self) -> FakeStats {
         self.shared.stats.snapshot()
     }
@@ -181,10 +213,12 @@ impl FakeOpenAi {
 
     /// Changes the fault for sessions opened from now on.
     pub fn set_fault(&self, fault: Fault) {
-        match self.shared.fault.lock() {
-            Ok(mut f) => *f = fault,
-            Err(poisoned) => *poisoned.into_inner() = fault,
-        }
+        self.shared.set_fault(fault, None);
+    }
+
+    /// Applies `fault` to the next `connections` connections only, then none.
+    pub fn set_fault_for(&self, fault: Fault, connections: u32) {
+        self.shared.set_fault(fault, Some(connections));
     }
 }
 

@@ -425,6 +425,9 @@ impl Session {
                 ))
             }
         };
+        self.shared
+            .stats
+            .client_item(Value::Object(item.clone()).to_string());
         let mut stored = item.clone();
         stored.insert("id".into(), id.into());
         stored.insert("object".into(), "realtime.item".into());

@@ -41,6 +41,9 @@ pub struct FakeStats {
     pub protocol_errors: Vec<String>,
     /// Client event types in arrival order (capped).
     pub client_events: Vec<String>,
+    /// Items the client added with `conversation.item.create` (messages, tool outputs), as
+    /// JSON, in order (capped).
+    pub client_items: Vec<String>,
 }
 
 impl FakeStats {
@@ -76,6 +79,7 @@ impl FakeStats {
             truncates: newer(&self.truncates, &earlier.truncates),
             protocol_errors: newer(&self.protocol_errors, &earlier.protocol_errors),
             client_events: newer(&self.client_events, &earlier.client_events),
+            client_items: newer(&self.client_items, &earlier.client_items),
         }
     }
 }
@@ -108,6 +112,7 @@ struct Lists {
     truncates: Vec<Truncate>,
     protocol_errors: Vec<String>,
     client_events: Vec<String>,
+    client_items: Vec<String>,
     commit_trailing_silence_ms: Vec<u64>,
 }
 
@@ -176,6 +181,10 @@ impl StatsRecorder {
         self.with_lists(|l| push_capped(&mut l.client_events, kind.to_string(), MAX_CLIENT_EVENTS));
     }
 
+    pub fn client_item(&self, json: String) {
+        self.with_lists(|l| push_capped(&mut l.client_items, json, MAX_RECORDS));
+    }
+
     pub fn snapshot(&self) -> FakeStats {
         let mut s = FakeStats {
             sessions_opened: self.opened.load(Ordering::Relaxed),
@@ -195,6 +204,7 @@ impl StatsRecorder {
             s.truncates = l.truncates.clone();
             s.protocol_errors = l.protocol_errors.clone();
             s.client_events = l.client_events.clone();
+            s.client_items = l.client_items.clone();
             s.commit_trailing_silence_ms = l.commit_trailing_silence_ms.clone();
         });
         s

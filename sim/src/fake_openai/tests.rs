@@ -8,11 +8,11 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
-use voice_core::agent::{Agent, AgentError, AgentEvent, AgentInput, AgentSession, CallInfo, Role};
-use voice_core::config::Secret;
-use voice_core::providers::openai_realtime::{
-    AgentPersona, OpenAiRealtimeAgent, OpenAiRealtimeConfig, Protocol, ToolSpec,
+use voice_core::agent::{
+    Agent, AgentError, AgentEvent, AgentInput, AgentPersona, AgentSession, CallInfo, Role, ToolSpec,
 };
+use voice_core::config::Secret;
+use voice_core::providers::openai_realtime::{OpenAiRealtimeAgent, OpenAiRealtimeConfig, Protocol};
 
 use super::*;
 use crate::speech;

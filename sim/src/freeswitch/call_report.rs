@@ -195,6 +195,8 @@ pub struct CallReport {
     pub turns: Vec<TurnReport>,
     /// Audio received before the first caller turn ended (a greeting).
     pub greeting_audio_ms: f64,
+    /// When that audio started (ms since the call started).
+    pub greeting_first_audio_ms: Option<f64>,
     /// Binary messages sent to the bridge.
     pub frames_sent: u64,
     /// Bytes of binary audio sent.

@@ -368,6 +368,9 @@ impl Call {
         let ms = move |n: u64| n as f64 * 1000.0 / rate;
         let Some(turn) = self.segment_turn else {
             self.report.greeting_audio_ms += ms(s.audio_samples);
+            if self.report.greeting_first_audio_ms.is_none() {
+                self.report.greeting_first_audio_ms = s.first_audio_at.map(ms);
+            }
             return;
         };
         if s.chunks_after_clear > 0 {

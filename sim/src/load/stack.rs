@@ -1,4 +1,5 @@
-//! Everything a run drives, started together: the fake OpenAI Realtime provider, the
+//! Everything a run drives, started together: the fake provider (OpenAI Realtime, Gemini
+//! Live or ElevenLabs), the
 //! simulated switch (ESL + temp files) when the playout needs it, and the real bridge binary
 //! pointed at both.
 
@@ -7,14 +8,18 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use super::provider::{ProviderChoice, RunningFake};
 use crate::bridge_process::{find_bridge_binary, BridgeLaunch, BridgeProcess};
-use crate::fake_openai::{FakeOpenAi, FakeOpenAiConfig};
+use crate::fake_openai::FakeOpenAiConfig;
 use crate::freeswitch::FakeFreeswitch;
 
 /// How to start a [`Stack`].
 #[derive(Debug, Clone)]
 pub struct StackOptions {
-    /// The fake provider's behaviour.
+    /// Which fake provider the bridge talks to.
+    pub provider: ProviderChoice,
+    /// The fake provider's behaviour (reply, caller transcript and think time are used by
+    /// every provider; the rest by OpenAI's).
     pub fake: FakeOpenAiConfig,
     /// The bridge executable; `None` finds it ([`find_bridge_binary`]).
     pub bridge_binary: Option<PathBuf>,
@@ -33,6 +38,7 @@ pub struct StackOptions {
 impl Default for StackOptions {
     fn default() -> Self {
         StackOptions {
+            provider: ProviderChoice::default(),
             fake: FakeOpenAiConfig::default(),
             bridge_binary: None,
             config: None,
@@ -46,8 +52,8 @@ impl Default for StackOptions {
 
 /// The running fake provider, switch and bridge.
 pub struct Stack {
-    /// The fake OpenAI Realtime server.
-    pub fake: FakeOpenAi,
+    /// The fake provider.
+    pub fake: RunningFake,
     /// The simulated switch, when started.
     pub freeswitch: Option<FakeFreeswitch>,
     /// The bridge process.
@@ -57,10 +63,7 @@ pub struct Stack {
 impl Stack {
     /// Starts the fake, the switch (if asked) and the bridge, and waits for the bridge to be ready.
     pub async fn start(options: StackOptions) -> anyhow::Result<Stack> {
-        let api_key = options.fake.api_key.clone();
-        let fake = FakeOpenAi::start(options.fake)
-            .await
-            .context("starting the fake OpenAI provider")?;
+        let fake = RunningFake::start(options.provider, options.fake).await?;
         let freeswitch = if options.with_freeswitch {
             Some(
                 FakeFreeswitch::start(&options.esl_password)
@@ -74,7 +77,8 @@ impl Stack {
             Some(path) => path,
             None => find_bridge_binary()?,
         };
-        let mut launch = BridgeLaunch::new(binary).openai(&fake.url(), &api_key);
+        let mut launch = BridgeLaunch::new(binary);
+        launch.env.extend(fake.bridge_env());
         if let Some(fs) = &freeswitch {
             launch = launch.esl(fs.esl_addr(), fs.password());
         }

@@ -4,8 +4,9 @@
 use serde::Serialize;
 use serde_json::{json, Map, Value};
 
-use super::config::{AgentPersona, OpenAiRealtimeConfig, Protocol};
+use super::config::{OpenAiRealtimeConfig, Protocol};
 use super::wire_audio::WireAudio;
+use crate::agent::{AgentPersona, Role};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "type")]
@@ -37,7 +38,7 @@ pub enum ClientEvent {
 pub enum NewItem {
     Message {
         role: String,
-        content: Vec<InputText>,
+        content: Vec<TextPart>,
     },
     FunctionCallOutput {
         call_id: String,
@@ -45,9 +46,12 @@ pub enum NewItem {
     },
 }
 
+/// A text part: `input_text` from the user, `output_text` (GA) or `text` (beta) from the
+/// assistant.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(tag = "type", rename = "input_text")]
-pub struct InputText {
+pub struct TextPart {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     pub text: String,
 }
 
@@ -56,7 +60,28 @@ impl ClientEvent {
         Self::ItemCreate {
             item: NewItem::Message {
                 role: "user".into(),
-                content: vec![InputText { text: text.into() }],
+                content: vec![TextPart {
+                    kind: "input_text",
+                    text: text.into(),
+                }],
+            },
+        }
+    }
+
+    /// A line of an earlier conversation (after a reconnect), as a conversation item.
+    pub fn history_line(role: Role, text: impl Into<String>, protocol: Protocol) -> Self {
+        let (role, kind) = match (role, protocol) {
+            (Role::Caller, _) => ("user", "input_text"),
+            (Role::Agent, Protocol::Ga) => ("assistant", "output_text"),
+            (Role::Agent, Protocol::Beta) => ("assistant", "text"),
+        };
+        Self::ItemCreate {
+            item: NewItem::Message {
+                role: role.into(),
+                content: vec![TextPart {
+                    kind,
+                    text: text.into(),
+                }],
             },
         }
     }
@@ -154,8 +179,8 @@ pub fn session_update(
 
 #[cfg(test)]
 mod tests {
-    use super::super::config::ToolSpec;
     use super::*;
+    use crate::agent::ToolSpec;
 
     fn persona() -> AgentPersona {
         AgentPersona {

@@ -12,10 +12,10 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tracing::debug;
 
 use super::client_events::{session_update, ClientEvent};
-use super::config::{AgentPersona, OpenAiRealtimeConfig, Protocol};
+use super::config::{OpenAiRealtimeConfig, Protocol};
 use super::server_events::ServerEvent;
 use super::wire_audio::WireAudio;
-use crate::agent::AgentError;
+use crate::agent::{AgentError, AgentPersona, Role};
 use crate::config::Secret;
 
 pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -25,6 +25,7 @@ pub async fn open(
     cfg: &OpenAiRealtimeConfig,
     persona: &AgentPersona,
     wire: WireAudio,
+    history: &[(Role, String)],
 ) -> Result<Ws, AgentError> {
     let key = api_key(cfg)?;
     let request = build_request(cfg, &key)?;
@@ -45,6 +46,23 @@ pub async fn open(
             .await
             .map_err(|e| AgentError::Protocol(format!("sending session.update: {e}")))?;
         wait_for(&mut ws, "session.updated").await?;
+        // After a reconnect: the conversation so far, so the model goes on from there. A
+        // caller whose last words were not answered yet is answered at once.
+        let mut lines: Vec<ClientEvent> = history
+            .iter()
+            .map(|(role, text)| ClientEvent::history_line(*role, text.as_str(), cfg.protocol))
+            .collect();
+        if history
+            .last()
+            .is_some_and(|(role, _)| *role == Role::Caller)
+        {
+            lines.push(ClientEvent::ResponseCreate {});
+        }
+        for line in lines {
+            ws.send(Message::text(line.to_json()))
+                .await
+                .map_err(|e| AgentError::Protocol(format!("sending history: {e}")))?;
+        }
         Ok(ws)
     })
     .await

@@ -22,9 +22,9 @@ use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 use tracing::Instrument;
 
-pub use config::{AgentPersona, OpenAiRealtimeConfig, Protocol, ToolSpec};
+pub use config::{OpenAiRealtimeConfig, Protocol};
 
-use crate::agent::{Agent, AgentError, AgentSession, CallInfo};
+use crate::agent::{Agent, AgentError, AgentPersona, AgentSession, CallInfo};
 use wire_audio::WireAudio;
 
 /// Capacity of the input and event channels of a session.
@@ -56,7 +56,7 @@ impl Agent for OpenAiRealtimeAgent {
         let inner = self.inner.clone();
         Box::pin(async move {
             let wire = WireAudio::for_call(&inner.cfg, call.call_rate);
-            let ws = connect::open(&inner.cfg, &inner.persona, wire).await?;
+            let ws = connect::open(&inner.cfg, &inner.persona, wire, &call.history).await?;
             let (input_tx, input_rx) = mpsc::channel(CHANNEL_CAPACITY);
             let (events_tx, events_rx) = mpsc::channel(CHANNEL_CAPACITY);
             let span = tracing::info_span!("openai_realtime", call_id = %call.call_id);

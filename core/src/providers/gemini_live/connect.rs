@@ -1,0 +1,255 @@
+//! Opening a Gemini Live session: upgrade, `setup`, `setupComplete`, then the history.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::{Error as WsError, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tracing::debug;
+
+use super::client_messages::{self, ClientMessage};
+use super::config::GeminiLiveConfig;
+use super::server_messages::ServerMessage;
+use crate::agent::{AgentError, AgentPersona, Role};
+use crate::config::Secret;
+
+pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A socket whose session is set up (and primed with `history`), all within the budget.
+pub async fn open(
+    cfg: &GeminiLiveConfig,
+    persona: &AgentPersona,
+    history: &[(Role, String)],
+) -> Result<Ws, AgentError> {
+    let key = api_key(cfg, |name| std::env::var(name).ok())?;
+    let request = build_request(cfg, &key)?;
+    let setup = ClientMessage::Setup(client_messages::setup(cfg, persona));
+    let history = history_message(history);
+    let budget = Duration::from_millis(cfg.connect_timeout_ms);
+    tokio::time::timeout(budget, async {
+        // No Nagle: 20 ms audio frames must leave now. A small read buffer: tungstenite
+        // zero-fills all of it on every read.
+        let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+        let (mut ws, _response) =
+            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+                .await
+                .map_err(upgrade_error)?;
+        send(&mut ws, &setup, "setup").await?;
+        wait_for_setup_complete(&mut ws).await?;
+        if let Some(history) = history {
+            send(&mut ws, &history, "the history").await?;
+        }
+        Ok(ws)
+    })
+    .await
+    .map_err(|_| AgentError::Timeout)?
+}
+
+async fn send(ws: &mut Ws, msg: &ClientMessage, what: &str) -> Result<(), AgentError> {
+    ws.send(Message::text(msg.to_json()))
+        .await
+        .map_err(|e| AgentError::Protocol(format!("sending {what}: {e}")))
+}
+
+/// The conversation so far as one `clientContent`. It asks for an answer only when the
+/// caller spoke last: they are waiting for one (the old session died before answering).
+fn history_message(history: &[(Role, String)]) -> Option<ClientMessage> {
+    let turns: Vec<(Role, String)> = history
+        .iter()
+        .filter(|(_, text)| !text.trim().is_empty())
+        .cloned()
+        .collect();
+    let turn_complete = turns.last().is_some_and(|(role, _)| *role == Role::Caller);
+    (!turns.is_empty()).then_some(ClientMessage::Content {
+        turns,
+        turn_complete,
+    })
+}
+
+/// The configured key, else `GEMINI_API_KEY`, else `GOOGLE_API_KEY`.
+fn api_key(
+    cfg: &GeminiLiveConfig,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Secret, AgentError> {
+    if !cfg.api_key.is_empty() {
+        return Ok(cfg.api_key.clone());
+    }
+    ["GEMINI_API_KEY", "GOOGLE_API_KEY"]
+        .iter()
+        .find_map(|name| env(name).filter(|k| !k.trim().is_empty()))
+        .map(|k| Secret::new(k.trim()))
+        .ok_or_else(|| {
+            AgentError::Config(
+                "no Gemini API key: set providers.gemini_live.api_key, GEMINI_API_KEY or \
+                 GOOGLE_API_KEY"
+                    .into(),
+            )
+        })
+}
+
+fn build_request(cfg: &GeminiLiveConfig, key: &Secret) -> Result<http::Request<()>, AgentError> {
+    let model = cfg.model_path();
+    let model_ok = model.len() > "models/".len()
+        && model
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'));
+    if !model_ok {
+        return Err(AgentError::Config(format!(
+            "invalid model name {:?}",
+            cfg.model
+        )));
+    }
+    if !(cfg.url.starts_with("wss://") || cfg.url.starts_with("ws://")) {
+        return Err(AgentError::Config(format!(
+            "url must start with wss:// or ws://, got {:?}",
+            cfg.url
+        )));
+    }
+    let mut request = cfg
+        .url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| AgentError::Config(format!("invalid url {:?}: {e}", cfg.url)))?;
+    let mut header = HeaderValue::from_str(key.expose()).map_err(|_| {
+        AgentError::Config("API key contains characters not allowed in a header".into())
+    })?;
+    header.set_sensitive(true);
+    request.headers_mut().insert("x-goog-api-key", header);
+    Ok(request)
+}
+
+/// Refused upgrades report only the HTTP status: bodies can echo parts of the key.
+fn upgrade_error(e: WsError) -> AgentError {
+    match e {
+        WsError::Http(response) => AgentError::Refused(format!("HTTP {}", response.status())),
+        WsError::Url(e) => AgentError::Config(format!("invalid url: {e}")),
+        other => AgentError::Refused(format!("cannot connect: {other}")),
+    }
+}
+
+/// Reads until `setupComplete`; a close (Gemini closes on a bad setup, code 1007 with the
+/// reason) fails the set-up. Other messages are skipped.
+async fn wait_for_setup_complete(ws: &mut Ws) -> Result<(), AgentError> {
+    while let Some(msg) = ws.next().await {
+        let msg =
+            msg.map_err(|e| AgentError::Protocol(format!("waiting for setupComplete: {e}")))?;
+        let parsed = match &msg {
+            Message::Text(t) => ServerMessage::parse(t.as_bytes()),
+            Message::Binary(b) => ServerMessage::parse(b),
+            Message::Close(frame) => {
+                let why = frame.as_ref().map_or_else(
+                    || "no reason".into(),
+                    |f| format!("{} {}", f.code, f.reason),
+                );
+                return Err(AgentError::Protocol(format!(
+                    "closed while waiting for setupComplete: {why}"
+                )));
+            }
+            _ => continue,
+        };
+        match parsed {
+            Ok(m) if m.setup_complete.is_some() => return Ok(()),
+            Ok(other) => debug!(?other, "message ignored during set-up"),
+            Err(e) => debug!(error = %e, "unparseable message during set-up"),
+        }
+    }
+    Err(AgentError::Protocol(
+        "connection ended while waiting for setupComplete".into(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_carries_the_key_header_only() {
+        let cfg = GeminiLiveConfig {
+            url: "ws://127.0.0.1:1/ws/x".into(),
+            ..Default::default()
+        };
+        let req = build_request(&cfg, &Secret::new("AIza-test")).unwrap();
+        assert_eq!(req.headers()["x-goog-api-key"], "AIza-test");
+        assert!(req.headers()["x-goog-api-key"].is_sensitive());
+        assert_eq!(req.uri().query(), None, "the key is not put in the url");
+        assert!(build_request(&GeminiLiveConfig::default(), &Secret::new("k")).is_ok());
+    }
+
+    #[test]
+    fn bad_settings_are_config_errors() {
+        let bad_model = GeminiLiveConfig {
+            model: "a b&c".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            build_request(&bad_model, &Secret::new("k")),
+            Err(AgentError::Config(_))
+        ));
+        let bad_url = GeminiLiveConfig {
+            url: "https://generativelanguage.googleapis.com".into(),
+            ..Default::default()
+        };
+        assert!(matches!(
+            build_request(&bad_url, &Secret::new("k")),
+            Err(AgentError::Config(_))
+        ));
+        let err = build_request(&GeminiLiveConfig::default(), &Secret::new("AIza\nx")).unwrap_err();
+        assert!(!err.to_string().contains("AIza"));
+    }
+
+    #[test]
+    fn key_comes_from_config_then_gemini_then_google_env() {
+        let cfg = GeminiLiveConfig::default();
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let both = env(&[("GEMINI_API_KEY", "g1"), ("GOOGLE_API_KEY", "g2")]);
+        assert_eq!(api_key(&cfg, both).unwrap().expose(), "g1");
+        let google = env(&[("GEMINI_API_KEY", " "), ("GOOGLE_API_KEY", "g2")]);
+        assert_eq!(api_key(&cfg, google).unwrap().expose(), "g2");
+        assert!(matches!(
+            api_key(&cfg, env(&[])),
+            Err(AgentError::Config(_))
+        ));
+        let configured = GeminiLiveConfig {
+            api_key: Secret::new("c"),
+            ..Default::default()
+        };
+        assert_eq!(api_key(&configured, env(&[])).unwrap().expose(), "c");
+    }
+
+    #[test]
+    fn history_skips_empty_lines_and_asks_for_an_answer_only_after_the_caller() {
+        assert_eq!(history_message(&[]), None);
+        assert_eq!(history_message(&[(Role::Caller, "  ".into())]), None);
+        let h = history_message(&[
+            (Role::Caller, "Oi".into()),
+            (Role::Agent, String::new()),
+            (Role::Agent, "Olá".into()),
+        ]);
+        assert_eq!(
+            h,
+            Some(ClientMessage::Content {
+                turns: vec![(Role::Caller, "Oi".into()), (Role::Agent, "Olá".into())],
+                turn_complete: false
+            })
+        );
+        let waiting = history_message(&[(Role::Agent, "Olá".into()), (Role::Caller, "Oi".into())]);
+        assert!(matches!(
+            waiting,
+            Some(ClientMessage::Content {
+                turn_complete: true,
+                ..
+            })
+        ));
+    }
+}
