@@ -150,6 +150,17 @@ pub enum ProviderKind {
     ElevenlabsAgent,
 }
 
+impl ProviderKind {
+    /// The name in config, logs and metrics.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::OpenaiRealtime => "openai_realtime",
+            ProviderKind::GeminiLive => "gemini_live",
+            ProviderKind::ElevenlabsAgent => "elevenlabs_agent",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Providers {

@@ -9,6 +9,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 
+use crate::config::ProviderKind;
 use crate::state::AppState;
 
 fn esl_status(state: &AppState) -> &'static str {
@@ -19,13 +20,44 @@ fn esl_status(state: &AppState) -> &'static str {
     }
 }
 
-fn provider_status(state: &AppState) -> &'static str {
-    let p = &state.config.providers.openai_realtime;
-    if p.api_key.is_empty() && std::env::var("OPENAI_API_KEY").map_or(true, |k| k.is_empty()) {
-        "no api key"
-    } else {
+/// Whether the environment has a non-empty `name`.
+fn env_set(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| !v.trim().is_empty())
+}
+
+fn provider_status(state: &AppState, kind: ProviderKind) -> &'static str {
+    let p = &state.config.providers;
+    let configured = match kind {
+        ProviderKind::OpenaiRealtime => {
+            !p.openai_realtime.api_key.is_empty() || env_set("OPENAI_API_KEY")
+        }
+        ProviderKind::GeminiLive => {
+            !p.gemini_live.api_key.is_empty()
+                || env_set("GEMINI_API_KEY")
+                || env_set("GOOGLE_API_KEY")
+        }
+        // A public agent needs no key, only its id.
+        ProviderKind::ElevenlabsAgent => !p.elevenlabs_agent.agent_id.is_empty(),
+    };
+    if configured {
         "configured"
+    } else {
+        "not configured"
     }
+}
+
+/// Every provider some agent uses, first or as a fallback, with its status. Ready needs
+/// every agent's own provider configured.
+fn providers(state: &AppState) -> (serde_json::Map<String, serde_json::Value>, bool) {
+    let mut all = serde_json::Map::new();
+    let mut ready = true;
+    for agent in state.config.all_agents() {
+        ready &= provider_status(state, agent.provider) == "configured";
+        for kind in agent.provider_chain() {
+            all.insert(kind.name().into(), provider_status(state, kind).into());
+        }
+    }
+    (all, ready)
 }
 
 pub async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
@@ -33,14 +65,20 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         "status": "ok",
         "calls_active": state.metrics.calls_active.get(),
         "shutting_down": state.is_shutting_down(),
-        "dependencies": { "esl": esl_status(&state), "openai_realtime": provider_status(&state) },
+        "dependencies": dependencies(&state),
     }))
+}
+
+fn dependencies(state: &AppState) -> serde_json::Value {
+    let (mut all, _) = providers(state);
+    all.insert("esl".into(), esl_status(state).into());
+    serde_json::Value::Object(all)
 }
 
 pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     let esl = esl_status(&state);
-    let provider = provider_status(&state);
-    let ready = !state.is_shutting_down() && esl != "disconnected" && provider == "configured";
+    let (_, providers_ready) = providers(&state);
+    let ready = !state.is_shutting_down() && esl != "disconnected" && providers_ready;
     let status = if ready {
         StatusCode::OK
     } else {
@@ -48,7 +86,7 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     };
     (
         status,
-        Json(json!({ "ready": ready, "esl": esl, "openai_realtime": provider })),
+        Json(json!({ "ready": ready, "dependencies": dependencies(&state) })),
     )
 }
 

@@ -6,6 +6,8 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 use voice_bridge::config::BridgeConfig;
 use voice_bridge::state::AppState;
+use voice_sim::fake_elevenlabs::{FakeElevenLabs, FakeElevenLabsConfig};
+use voice_sim::fake_gemini::{FakeGemini, FakeGeminiConfig};
 use voice_sim::fake_openai::{FakeOpenAi, FakeOpenAiConfig};
 
 pub const API_KEY: &str = "sk-test-e2e";
@@ -20,10 +22,20 @@ pub fn fake_answering(reply: &str) -> FakeOpenAiConfig {
     }
 }
 
-/// A bridge and the fake OpenAI Realtime server it talks to.
+/// Fakes of the other realtime providers, started beside the OpenAI one when asked for;
+/// the bridge is pointed at each (which one a call uses is `agent.provider`).
+#[derive(Default)]
+pub struct OtherFakes {
+    pub gemini: Option<FakeGeminiConfig>,
+    pub elevenlabs: Option<FakeElevenLabsConfig>,
+}
+
+/// A bridge and the fake providers it talks to.
 pub struct Harness {
     pub addr: std::net::SocketAddr,
     pub fake: FakeOpenAi,
+    pub gemini: Option<FakeGemini>,
+    pub elevenlabs: Option<FakeElevenLabs>,
     pub state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -42,8 +54,26 @@ impl Harness {
         toml: &str,
         env: &[(&str, &str)],
     ) -> anyhow::Result<Self> {
+        Self::start_all(fake, OtherFakes::default(), toml, env).await
+    }
+
+    /// [`Self::start_with_toml`] with the Gemini and ElevenLabs fakes of `others` too.
+    pub async fn start_all(
+        fake: FakeOpenAiConfig,
+        others: OtherFakes,
+        toml: &str,
+        env: &[(&str, &str)],
+    ) -> anyhow::Result<Self> {
         init_logs();
         let fake = FakeOpenAi::start(fake).await?;
+        let gemini = match others.gemini {
+            Some(cfg) => Some(FakeGemini::start(cfg).await?),
+            None => None,
+        };
+        let elevenlabs = match others.elevenlabs {
+            Some(cfg) => Some(FakeElevenLabs::start(cfg).await?),
+            None => None,
+        };
         let mut vars: Vec<(String, String)> = vec![
             ("VOICE_BRIDGE__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
             (
@@ -59,6 +89,17 @@ impl Harness {
                 "2".into(),
             ),
         ];
+        let var = |k: &str, v: String| (format!("VOICE_BRIDGE__PROVIDERS__{k}"), v);
+        if let Some(g) = &gemini {
+            vars.push(var("GEMINI_LIVE__URL", g.url()));
+            vars.push(var("GEMINI_LIVE__API_KEY", g.api_key()));
+        }
+        if let Some(e) = &elevenlabs {
+            vars.push(var("ELEVENLABS_AGENT__URL", e.ws_url()));
+            vars.push(var("ELEVENLABS_AGENT__API_BASE", e.api_base()));
+            vars.push(var("ELEVENLABS_AGENT__AGENT_ID", e.agent_id()));
+            vars.push(var("ELEVENLABS_AGENT__API_KEY", e.api_key()));
+        }
         vars.extend(env.iter().map(|(k, v)| (k.to_string(), v.to_string())));
         let config = if toml.is_empty() {
             BridgeConfig::from_env(&vars)?
@@ -83,6 +124,8 @@ impl Harness {
         Ok(Self {
             addr,
             fake,
+            gemini,
+            elevenlabs,
             state,
             stop: Some(stop),
             server: Some(server),

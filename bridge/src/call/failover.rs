@@ -71,17 +71,17 @@ impl Call {
             self.failover.quiet_from = self.playout_end(now);
         }
         self.record_fact(
-            json!({"type": "provider_failed", "provider": provider_name(failed), "reason": why}),
+            json!({"type": "provider_failed", "provider": failed.name(), "reason": why}),
         );
         if self.pending.is_some() {
             // Already handing over or hanging up: nothing more to say to a provider.
             return None;
         }
         let Some(next) = self.failover.remaining.pop_front() else {
-            warn!(call = %self.id, provider = provider_name(failed), reason = %why, "no provider left: last resort");
+            warn!(call = %self.id, provider = failed.name(), reason = %why, "no provider left: last resort");
             return self.last_resort().await;
         };
-        warn!(call = %self.id, failed = provider_name(failed), next = provider_name(next), reason = %why, "provider failed: switching");
+        warn!(call = %self.id, failed = failed.name(), next = next.name(), reason = %why, "provider failed: switching");
         self.state.metrics.provider_failovers.inc();
         self.failover.current = next;
         self.failover.switches += 1;
@@ -159,13 +159,5 @@ impl Call {
     /// When what is queued and buffered has played.
     fn playout_end(&self, now: Instant) -> Instant {
         now + Duration::from_millis(self.queue.buffered_ms(now) + self.queue.queued_ms())
-    }
-}
-
-pub(super) fn provider_name(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::OpenaiRealtime => "openai_realtime",
-        ProviderKind::GeminiLive => "gemini_live",
-        ProviderKind::ElevenlabsAgent => "elevenlabs_agent",
     }
 }

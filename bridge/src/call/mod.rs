@@ -245,7 +245,7 @@ impl Call {
         state.metrics.calls_active.inc();
         info!(
             call = %id, tenant = %tenant, dialect = conn.dialect.name(), rate, mix = ?mix,
-            playout = mode.name(), provider = failover::provider_name(failover.current), "call started"
+            playout = mode.name(), provider = failover.current.name(), "call started"
         );
         if mix == Mix::Mixed {
             warn!(call = %id, "mix=mixed: the agent hears its own voice in the caller's audio; use mono or stereo");

@@ -44,7 +44,7 @@ impl Call {
         self.cancelled.clear();
         self.current_item = None;
         if let Some(outage) = self.failover.recovered() {
-            let provider = super::failover::provider_name(self.failover.current);
+            let provider = self.failover.current.name();
             info!(call = %self.id, provider, outage_ms = outage.as_millis() as u64, "provider back");
             self.record_fact(json!({"type": "provider_recovered", "provider": provider, "outage_ms": outage.as_millis() as u64}));
         }

@@ -345,11 +345,12 @@ impl Session {
             )?;
             let id = opt_str(r, "id", what)?.unwrap_or("");
             let name = opt_str(r, "name", what)?.unwrap_or("");
-            match get(r, "response") {
-                Some(Value::Object(_)) => {}
+            let response = match get(r, "response") {
+                Some(response @ Value::Object(_)) => response.clone(),
                 _ => return Err("response must be an object (a proto Struct)".into()),
-            }
+            };
             self.answer_tool(id, name, now)?;
+            self.shared.stats.tool_response_payload(&response);
         }
         Ok(())
     }

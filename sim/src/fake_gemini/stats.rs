@@ -42,6 +42,8 @@ pub struct FakeGeminiStats {
     pub client_messages: Vec<String>,
     /// The most recent valid setup (the `setup` object, as received).
     pub last_setup: Option<Value>,
+    /// The `response` objects of accepted tool responses, in order (capped).
+    pub tool_response_payloads: Vec<Value>,
 }
 
 #[derive(Default)]
@@ -67,6 +69,7 @@ struct Lists {
     protocol_errors: Vec<String>,
     client_messages: Vec<String>,
     last_setup: Option<Value>,
+    tool_response_payloads: Vec<Value>,
 }
 
 /// Counters that only go up by one.
@@ -133,6 +136,10 @@ impl StatsRecorder {
         self.with_lists(|l| push_capped(&mut l.client_messages, kind.to_string()));
     }
 
+    pub fn tool_response_payload(&self, response: &Value) {
+        self.with_lists(|l| push_capped(&mut l.tool_response_payloads, response.clone()));
+    }
+
     pub fn setup(&self, setup: &Value) {
         self.with_lists(|l| l.last_setup = Some(setup.clone()));
     }
@@ -159,6 +166,7 @@ impl StatsRecorder {
             s.protocol_errors = l.protocol_errors.clone();
             s.client_messages = l.client_messages.clone();
             s.last_setup = l.last_setup.clone();
+            s.tool_response_payloads = l.tool_response_payloads.clone();
         });
         s
     }

@@ -103,11 +103,11 @@ pub(crate) struct Shared {
     fault: Mutex<FaultPlan>,
 }
 
-/// The fault, and for how many more connections (`None`: until changed).
+/// Faults for the next connections, one each, then `after` for the rest.
 #[derive(Default)]
 struct FaultPlan {
-    fault: Fault,
-    connections: Option<u32>,
+    next: std::collections::VecDeque<Fault>,
+    after: Fault,
 }
 
 impl Shared {
@@ -117,22 +117,21 @@ impl Shared {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         };
-        match plan.connections {
-            Some(0) => Fault::None,
-            Some(n) => {
-                plan.connections = Some(n - 1);
-                plan.fault.clone()
-            }
-            None => plan.fault.clone(),
+        match plan.next.pop_front() {
+            Some(fault) => fault,
+            None => plan.after.clone(),
         }
     }
 
-    fn set_fault(&self, fault: Fault, connections: Option<u32>) {
+    fn set_plan(&self, next: Vec<Fault>, after: Fault) {
         let mut plan = match self.fault.lock() {
             Ok(p) => p,
             Err(poisoned) => poisoned.into_inner(),
         };
-        *plan = FaultPlan { fault, connections };
+        *plan = FaultPlan {
+            next: next.into(),
+            after,
+        };
     }
 }
 
@@ -169,8 +168,8 @@ impl FakeOpenAi {
         let addr = listener.local_addr()?;
         let shared = Arc::new(Shared {
             fault: Mutex::new(FaultPlan {
-                fault: cfg.fault.clone(),
-                connections: None,
+                next: Default::default(),
+                after: cfg.fault.clone(),
             }),
             cfg,
             replies,
@@ -213,12 +212,17 @@ impl FakeOpenAi {
 
     /// Changes the fault for sessions opened from now on.
     pub fn set_fault(&self, fault: Fault) {
-        self.shared.set_fault(fault, None);
+        self.shared.set_plan(Vec::new(), fault);
     }
 
     /// Applies `fault` to the next `connections` connections only, then none.
     pub fn set_fault_for(&self, fault: Fault, connections: u32) {
-        self.shared.set_fault(fault, Some(connections));
+        self.set_fault_sequence(vec![fault; connections as usize]);
+    }
+
+    /// One fault per connection, in order, then none (e.g. a drop, then a refusal).
+    pub fn set_fault_sequence(&self, faults: Vec<Fault>) {
+        self.shared.set_plan(faults, Fault::None);
     }
 }
 

