@@ -495,6 +495,40 @@ mod tests {
         assert!(err.to_string().contains("threshold"), "{err}");
     }
 
+    /// docker-compose.yml configures the bridge through `VOICE_BRIDGE__…` variables: they
+    /// must make a valid configuration (with each `${VAR:-default}` at its default).
+    #[test]
+    fn the_compose_environment_is_a_valid_configuration() {
+        let compose = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docker-compose.yml"
+        ))
+        .unwrap();
+        let vars: Vec<(String, String)> = compose
+            .lines()
+            .filter_map(|line| {
+                let (key, value) = line.trim().split_once(':')?;
+                key.starts_with("VOICE_BRIDGE__").then(|| {
+                    let value = value.trim().trim_matches(|c| c == '"' || c == '\'');
+                    // ${VAR:-default} → default
+                    let value = match value.strip_prefix("${") {
+                        Some(rest) => rest
+                            .trim_end_matches('}')
+                            .split_once(":-")
+                            .map_or("", |(_, d)| d),
+                        None => value,
+                    };
+                    (key.to_string(), value.to_string())
+                })
+            })
+            .collect();
+        assert!(vars.len() >= 8, "{vars:?}");
+        let cfg = BridgeConfig::from_env(&vars).unwrap();
+        assert!(cfg.esl.enabled);
+        assert_eq!(cfg.agent.prompts.greeting.file, "greeting.wav");
+        assert_eq!(cfg.agent.tools.len(), 3);
+    }
+
     #[test]
     fn turn_detection_is_per_tenant() {
         use voice_core::audio::turn::TurnDetection;

@@ -4,6 +4,7 @@
 //! never depends on this crate.
 
 pub mod bridge_process;
+mod fake_common;
 pub mod fake_elevenlabs;
 pub mod fake_esl;
 pub mod fake_gemini;

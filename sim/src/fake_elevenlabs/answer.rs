@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::reply::Rendered;
 use super::session::Session;
 use super::stats::Count;
+use crate::fake_common::reply::SpokenLine;
 
 pub(crate) enum Answer {
     Idle,
@@ -28,14 +28,14 @@ pub(crate) enum Answer {
     /// All audio sent; the client plays it until `until` (real time from the first chunk).
     Playing {
         event_id: u64,
-        line: Arc<Rendered>,
+        line: Arc<SpokenLine>,
         until: Instant,
     },
 }
 
 pub(crate) struct Stream {
     event_id: u64,
-    line: Arc<Rendered>,
+    line: Arc<SpokenLine>,
     next: usize,
     next_at: Instant,
     interval: Duration,
@@ -183,7 +183,7 @@ impl Session {
     }
 
     /// `agent_response`, then the audio from `now` on.
-    pub(super) fn begin_answer(&mut self, line: Arc<Rendered>, text: String, now: Instant) {
+    pub(super) fn begin_answer(&mut self, line: Arc<SpokenLine>, text: String, now: Instant) {
         self.shared.stats.add(Count::Answer);
         let event_id = self.next_id();
         self.emit(json!({"type": "agent_response",
@@ -192,7 +192,7 @@ impl Session {
         let interval = Duration::from_secs_f64(
             f64::from(cfg.chunk_ms) / 1000.0 / f64::from(cfg.realtime_factor),
         );
-        let until = now + Duration::from_millis(line.duration_ms);
+        let until = now + line.duration;
         self.answer = Answer::Speaking(Stream {
             event_id,
             line,

@@ -5,15 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket};
-use futures_util::SinkExt;
 use tokio::time::{sleep_until, Instant};
 use tracing::debug;
 
 use super::session::Session;
 use super::{Fault, Shared};
+use crate::fake_common::server::{deadline, send_all};
 
-/// Far enough in the future to never fire (a disabled timer still needs a deadline).
-const NEVER: Duration = Duration::from_secs(86_400);
 /// WebSocket close codes.
 const GOING_AWAY: u16 = 1001;
 const INTERNAL_ERROR: u16 = 1011;
@@ -39,10 +37,10 @@ pub(crate) async fn serve(mut ws: WebSocket, shared: Arc<Shared>, fault: Fault) 
                     break;
                 }
             },
-            _ = sleep_until(wake.unwrap_or(started + NEVER)), if wake.is_some() => {
+            _ = sleep_until(deadline(wake, started)), if wake.is_some() => {
                 session.on_timer(Instant::now());
             }
-            _ = sleep_until(close_at.unwrap_or(started + NEVER)), if close_at.is_some() => {
+            _ = sleep_until(deadline(close_at, started)), if close_at.is_some() => {
                 close(&mut ws, INTERNAL_ERROR, "fault injection: closing").await;
                 break;
             }
@@ -59,15 +57,8 @@ pub(crate) async fn serve(mut ws: WebSocket, shared: Arc<Shared>, fault: Fault) 
 
 /// Writes the outbox; false when the socket is gone.
 async fn flush(ws: &mut WebSocket, session: &mut Session) -> bool {
-    if session.out.is_empty() {
-        return true;
-    }
-    for text in std::mem::take(&mut session.out) {
-        if ws.feed(Message::text(text)).await.is_err() {
-            return false;
-        }
-    }
-    ws.flush().await.is_ok()
+    let out = std::mem::take(&mut session.out);
+    send_all(ws, out.into_iter().map(Message::text).collect()).await
 }
 
 async fn close(ws: &mut WebSocket, code: u16, reason: &str) {

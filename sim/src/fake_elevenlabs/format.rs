@@ -1,6 +1,6 @@
 //! The agent's audio formats, as the metadata names them (providers.md §3.2).
 
-use voice_core::audio::{g711, pcm};
+use crate::fake_common::encoding::Encoding;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AudioFormat {
@@ -26,10 +26,7 @@ impl AudioFormat {
     }
 
     pub fn bytes_per_sample(self) -> usize {
-        match self {
-            Self::Pcm(_) => 2,
-            Self::Ulaw8k => 1,
-        }
+        self.encoding().bytes_per_sample()
     }
 
     pub fn is_supported(self) -> bool {
@@ -39,20 +36,20 @@ impl AudioFormat {
         }
     }
 
-    pub fn encode(self, samples: &[i16]) -> Vec<u8> {
+    pub(crate) fn encoding(self) -> Encoding {
         match self {
-            Self::Pcm(_) => pcm::to_le_bytes(samples),
-            Self::Ulaw8k => g711::encode_ulaw(samples),
+            Self::Pcm(_) => Encoding::Pcm16,
+            Self::Ulaw8k => Encoding::Ulaw,
         }
+    }
+
+    pub fn encode(self, samples: &[i16]) -> Vec<u8> {
+        self.encoding().encode(samples)
     }
 
     /// `None` for PCM16 with an odd byte count.
     pub fn decode(self, bytes: &[u8]) -> Option<Vec<i16>> {
-        match self {
-            Self::Pcm(_) if !bytes.len().is_multiple_of(2) => None,
-            Self::Pcm(_) => Some(pcm::from_le_bytes(bytes)),
-            Self::Ulaw8k => Some(g711::decode_ulaw(bytes)),
-        }
+        self.encoding().decode(bytes)
     }
 }
 

@@ -17,6 +17,7 @@ use serde_json::json;
 
 use super::stats::Count;
 use super::{connection, Fault, Shared};
+use crate::fake_common::server::fault_status;
 
 pub(crate) const CONVERSATION_PATH: &str = "/v1/convai/conversation";
 pub(crate) const SIGNED_URL_PATH: &str = "/v1/convai/conversation/get_signed_url";
@@ -33,16 +34,12 @@ fn refuse(status: StatusCode, kind: &str, message: &str) -> Response {
     (status, Json(body)).into_response()
 }
 
-fn fault_status(status: u16) -> StatusCode {
-    StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
-}
-
 async fn get_signed_url(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Fault::RefuseSignedUrl(status) = shared.fault() {
+    if let Fault::RefuseSignedUrl(status) = shared.faults.next() {
         return refuse(
             fault_status(status),
             "refused",
@@ -83,7 +80,7 @@ async fn conversation(
     Query(query): Query<HashMap<String, String>>,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let fault = shared.fault();
+    let fault = shared.faults.next();
     if let Fault::RefuseUpgrade(status) = fault {
         return refuse(
             fault_status(status),
@@ -116,8 +113,7 @@ async fn conversation(
         }
     }
     ws.on_upgrade(move |socket| async move {
-        shared.stats.session_opened();
-        connection::serve(socket, shared.clone(), fault).await;
-        shared.stats.session_closed();
+        let session = connection::serve(socket, shared.clone(), fault);
+        shared.stats.sessions.during(session).await;
     })
 }

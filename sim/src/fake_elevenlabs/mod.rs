@@ -22,17 +22,18 @@ mod session;
 mod stats;
 #[cfg(test)]
 mod tests;
-mod vad;
 mod validate;
 
 use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use anyhow::{bail, Context};
-use tokio::net::TcpListener;
+use anyhow::bail;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+
+use crate::fake_common::reply::off_runtime;
+use crate::fake_common::server::{self, FaultPlan, ServerTask};
+use crate::fake_common::stats::lock;
 
 pub use format::AudioFormat;
 pub use stats::FakeStats;
@@ -124,38 +125,26 @@ pub(crate) struct Shared {
     /// Signed-URL tokens not used yet.
     pub tokens: Mutex<HashSet<String>>,
     pub shutdown: watch::Receiver<bool>,
-    fault: Mutex<Fault>,
+    faults: FaultPlan<Fault>,
 }
 
 impl Shared {
-    pub fn fault(&self) -> Fault {
-        match self.fault.lock() {
-            Ok(f) => f.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
-
     /// Runs `f` on the token set (a poisoned lock still works: it only holds strings).
     pub fn with_tokens<T>(&self, f: impl FnOnce(&mut HashSet<String>) -> T) -> T {
-        let mut guard = match self.tokens.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard)
+        f(&mut lock(&self.tokens))
     }
 }
 
 /// A running fake server; it stops when dropped.
 pub struct FakeElevenLabs {
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    server: JoinHandle<()>,
+    _server: ServerTask,
 }
 
 impl FakeElevenLabs {
     /// Listens on 127.0.0.1 with a free port.
     pub async fn start(cfg: FakeElevenLabsConfig) -> anyhow::Result<FakeElevenLabs> {
-        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::start_on(cfg, server::local_any_port()).await
     }
 
     /// Listens on `addr` (the demo may want a fixed port).
@@ -166,9 +155,7 @@ impl FakeElevenLabs {
         if cfg.agent_id.is_empty() {
             bail!("the fake needs an agent_id");
         }
-        if cfg.chunk_ms == 0 || !(cfg.realtime_factor.is_finite() && cfg.realtime_factor > 0.0) {
-            bail!("chunk_ms and realtime_factor must be positive");
-        }
+        server::check_pacing("chunk_ms", cfg.chunk_ms, cfg.realtime_factor)?;
         if cfg.ping_interval_ms == 0 || cfg.pong_timeout_ms == 0 {
             bail!("ping_interval_ms and pong_timeout_ms must be positive");
         }
@@ -184,18 +171,14 @@ impl FakeElevenLabs {
             cfg.output_format,
             cfg.chunk_ms,
         );
-        let replies = tokio::task::spawn_blocking(move || {
+        let replies = off_runtime("rendering the replies", move || {
             reply::ReplyBank::render(&reply_text, &first, format, chunk_ms)
         })
-        .await
-        .context("rendering the replies")??;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        let addr = listener.local_addr()?;
+        .await?;
+        let (listener, addr) = server::bind(addr).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
-            fault: Mutex::new(cfg.fault.clone()),
+            faults: FaultPlan::new(cfg.fault.clone()),
             cfg,
             replies,
             stats: Default::default(),
@@ -204,15 +187,14 @@ impl FakeElevenLabs {
             shutdown: shutdown_rx,
         });
         let app = http_api::router(shared.clone());
-        let server = tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::warn!(error = %e, "fake ElevenLabs server stopped");
             }
         });
         Ok(FakeElevenLabs {
             shared,
-            shutdown,
-            server,
+            _server: ServerTask::new(shutdown, task),
         })
     }
 
@@ -245,16 +227,6 @@ impl FakeElevenLabs {
 
     /// Changes the fault for requests made from now on.
     pub fn set_fault(&self, fault: Fault) {
-        match self.shared.fault.lock() {
-            Ok(mut f) => *f = fault,
-            Err(poisoned) => *poisoned.into_inner() = fault,
-        }
-    }
-}
-
-impl Drop for FakeElevenLabs {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.server.abort();
+        self.shared.faults.set(fault);
     }
 }

@@ -3,23 +3,13 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-
 use super::format::AudioFormat;
-use crate::speech;
-
-pub(crate) struct Rendered {
-    pub text: String,
-    /// Base64 audio of each `audio` message.
-    pub chunks: Vec<String>,
-    /// Length of the whole line (its real-time playback).
-    pub duration_ms: u64,
-}
+use crate::fake_common::reply::SpokenLine;
 
 pub(crate) struct ReplyBank {
-    pub reply: Arc<Rendered>,
+    pub reply: Arc<SpokenLine>,
     /// `None` when the agent has no first message.
-    pub greeting: Option<Arc<Rendered>>,
+    pub greeting: Option<Arc<SpokenLine>>,
 }
 
 impl ReplyBank {
@@ -33,35 +23,19 @@ impl ReplyBank {
         if !format.is_supported() {
             anyhow::bail!("unsupported output format {}", format.name());
         }
+        let line = |text: &str| {
+            SpokenLine::render(text, format.rate(), format.encoding(), chunk_ms).map(Arc::new)
+        };
         let greeting = if first_message.is_empty() {
             None
         } else {
-            Some(Arc::new(render_line(first_message, format, chunk_ms)?))
+            Some(line(first_message)?)
         };
         Ok(Self {
-            reply: Arc::new(render_line(reply, format, chunk_ms)?),
+            reply: line(reply)?,
             greeting,
         })
     }
-}
-
-fn render_line(text: &str, format: AudioFormat, chunk_ms: u32) -> anyhow::Result<Rendered> {
-    let samples = speech::synthesize(text, speech::PT_BR, format.rate())?;
-    let bytes = format.encode(&samples);
-    let chunk_samples = (format.rate() as usize * chunk_ms.max(1) as usize / 1000).max(1);
-    Ok(Rendered {
-        text: text.to_string(),
-        chunks: chunked(&bytes, chunk_samples * format.bytes_per_sample()),
-        duration_ms: samples.len() as u64 * 1000 / u64::from(format.rate()),
-    })
-}
-
-fn chunked(bytes: &[u8], chunk_bytes: usize) -> Vec<String> {
-    let b64 = base64::engine::general_purpose::STANDARD;
-    bytes
-        .chunks(chunk_bytes.max(1))
-        .map(|c| b64.encode(c))
-        .collect()
 }
 
 #[cfg(test)]
@@ -69,22 +43,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chunks_cover_the_audio() {
-        let c = chunked(&[0u8; 10_000], 3200);
-        assert_eq!(c.len(), 4);
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let total: usize = c.iter().map(|s| b64.decode(s).unwrap().len()).sum();
-        assert_eq!(total, 10_000);
-    }
-
-    #[test]
     fn renders_in_the_output_format() {
         let bank =
             ReplyBank::render("Olá.", "", AudioFormat::Ulaw8k, 100).expect("espeak-ng renders");
         assert!(bank.greeting.is_none());
-        let b64 = base64::engine::general_purpose::STANDARD;
-        let first = b64.decode(&bank.reply.chunks[0]).unwrap();
-        assert!(first.len() <= 800, "100 ms of μ-law is 800 bytes");
-        assert!(bank.reply.duration_ms > 100);
+        assert_eq!(
+            bank.reply.chunk_bytes[0], 800,
+            "100 ms of μ-law is 800 bytes"
+        );
+        assert!(ReplyBank::render("Olá.", "", AudioFormat::Pcm(12_000), 100).is_err());
     }
 }

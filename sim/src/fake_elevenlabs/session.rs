@@ -12,9 +12,9 @@ use tokio::time::Instant;
 use super::answer::{Answer, ToolState};
 use super::format::AudioFormat;
 use super::stats::Count;
-use super::vad::{EnergyVad, VadEvent};
 use super::validate::{self, ClientFrame};
 use super::{Fault, Shared};
+use crate::fake_common::energy_vad::{EnergyVad, VadEvent};
 
 /// Conversation numbers, unique in the process.
 static CONVERSATION_NO: AtomicU64 = AtomicU64::new(1);

@@ -6,8 +6,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
-/// Longest kept list of texts or protocol errors.
-const MAX_RECORDS: usize = 10_000;
+use crate::fake_common::stats::{lock, push_capped, AudioTime, Counters, Sessions};
 
 /// A snapshot of what the fake has seen since it started.
 #[derive(Debug, Clone, Default)]
@@ -49,20 +48,10 @@ pub struct FakeStats {
 
 #[derive(Default)]
 pub(crate) struct StatsRecorder {
-    signed_urls: AtomicU64,
-    sessions: AtomicU64,
-    active: AtomicU64,
-    init_not_first: AtomicU64,
-    caller_turns: AtomicU64,
-    answers: AtomicU64,
-    interruptions: AtomicU64,
-    late_chunks: AtomicU64,
-    pings_sent: AtomicU64,
-    pongs_ok: AtomicU64,
+    pub sessions: Sessions,
+    counts: Counters<{ Count::ALL }>,
     missing_pongs: AtomicU64,
-    tool_calls: AtomicU64,
-    user_activities: AtomicU64,
-    audio_us: AtomicU64,
+    audio: AudioTime,
     rest: Mutex<Rest>,
 }
 
@@ -91,40 +80,17 @@ pub(crate) enum Count {
     UserActivity,
 }
 
+impl Count {
+    const ALL: usize = Count::UserActivity as usize + 1;
+}
+
 impl StatsRecorder {
     pub fn add(&self, what: Count) {
-        let counter = match what {
-            Count::SignedUrl => &self.signed_urls,
-            Count::InitNotFirst => &self.init_not_first,
-            Count::CallerTurn => &self.caller_turns,
-            Count::Answer => &self.answers,
-            Count::Interruption => &self.interruptions,
-            Count::LateChunk => &self.late_chunks,
-            Count::PingSent => &self.pings_sent,
-            Count::PongOk => &self.pongs_ok,
-            Count::ToolCall => &self.tool_calls,
-            Count::UserActivity => &self.user_activities,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn session_opened(&self) {
-        self.sessions.fetch_add(1, Ordering::Relaxed);
-        self.active.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn session_closed(&self) {
-        // Saturating: never wraps even if called once too often.
-        let _ = self
-            .active
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(1))
-            });
+        self.counts.add(what as usize);
     }
 
     pub fn audio_received(&self, samples: usize, rate: u32) {
-        let us = samples as u64 * 1_000_000 / u64::from(rate.max(1));
-        self.audio_us.fetch_add(us, Ordering::Relaxed);
+        self.audio.add(samples, rate);
     }
 
     pub fn missing_pong(&self, message: String) {
@@ -133,78 +99,62 @@ impl StatsRecorder {
     }
 
     pub fn init(&self, overrides: Option<Value>, dynamic_variables: Option<Value>) {
-        self.with_rest(|r| {
-            if overrides.is_some() {
-                r.init_overrides = overrides;
-            }
-            if dynamic_variables.is_some() {
-                r.dynamic_variables = dynamic_variables;
-            }
-        });
+        let mut r = lock(&self.rest);
+        if overrides.is_some() {
+            r.init_overrides = overrides;
+        }
+        if dynamic_variables.is_some() {
+            r.dynamic_variables = dynamic_variables;
+        }
     }
 
     pub fn contextual_update(&self, text: &str) {
-        self.with_rest(|r| push_capped(&mut r.contextual_update_texts, text.to_string()));
+        push_capped(
+            &mut lock(&self.rest).contextual_update_texts,
+            text.to_string(),
+        );
     }
 
     pub fn user_message(&self, text: &str) {
-        self.with_rest(|r| push_capped(&mut r.user_message_texts, text.to_string()));
+        push_capped(&mut lock(&self.rest).user_message_texts, text.to_string());
     }
 
     pub fn tool_result(&self, message: Value) {
-        self.with_rest(|r| push_capped(&mut r.tool_result_messages, message));
+        push_capped(&mut lock(&self.rest).tool_result_messages, message);
     }
 
     pub fn protocol_error(&self, message: String) {
-        self.with_rest(|r| push_capped(&mut r.protocol_errors, message));
+        push_capped(&mut lock(&self.rest).protocol_errors, message);
     }
 
     pub fn snapshot(&self) -> FakeStats {
-        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut s = FakeStats {
-            signed_urls: load(&self.signed_urls),
-            sessions: load(&self.sessions),
-            sessions_active: load(&self.active),
-            init_not_first: load(&self.init_not_first),
-            caller_turns: load(&self.caller_turns),
-            answers: load(&self.answers),
-            interruptions: load(&self.interruptions),
-            late_chunks: load(&self.late_chunks),
-            pings_sent: load(&self.pings_sent),
-            pongs_ok: load(&self.pongs_ok),
-            missing_pongs: load(&self.missing_pongs),
-            tool_calls: load(&self.tool_calls),
-            user_activities: load(&self.user_activities),
-            audio_ms_received: load(&self.audio_us) / 1000,
-            ..Default::default()
-        };
-        self.with_rest(|r| {
-            s.init_overrides = r.init_overrides.clone();
-            s.dynamic_variables = r.dynamic_variables.clone();
-            s.contextual_updates = r.contextual_update_texts.len() as u64;
-            s.contextual_update_texts = r.contextual_update_texts.clone();
-            s.user_messages = r.user_message_texts.len() as u64;
-            s.user_message_texts = r.user_message_texts.clone();
-            s.tool_results = r.tool_result_messages.len() as u64;
-            s.tool_result_messages = r.tool_result_messages.clone();
-            s.protocol_errors = r.protocol_errors.clone();
-        });
-        s
-    }
-
-    fn with_rest(&self, f: impl FnOnce(&mut Rest)) {
-        // A panic elsewhere while holding the lock must not hide the stats.
-        let mut guard = match self.rest.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard);
-    }
-}
-
-fn push_capped<T>(list: &mut Vec<T>, item: T) {
-    if list.len() < MAX_RECORDS {
-        list.push(item);
+        let get = |c: Count| self.counts.get(c as usize);
+        let r = lock(&self.rest);
+        FakeStats {
+            signed_urls: get(Count::SignedUrl),
+            sessions: self.sessions.opened(),
+            sessions_active: self.sessions.active(),
+            init_not_first: get(Count::InitNotFirst),
+            caller_turns: get(Count::CallerTurn),
+            answers: get(Count::Answer),
+            interruptions: get(Count::Interruption),
+            late_chunks: get(Count::LateChunk),
+            pings_sent: get(Count::PingSent),
+            pongs_ok: get(Count::PongOk),
+            missing_pongs: self.missing_pongs.load(Ordering::Relaxed),
+            tool_calls: get(Count::ToolCall),
+            tool_results: r.tool_result_messages.len() as u64,
+            contextual_updates: r.contextual_update_texts.len() as u64,
+            user_messages: r.user_message_texts.len() as u64,
+            user_activities: get(Count::UserActivity),
+            init_overrides: r.init_overrides.clone(),
+            dynamic_variables: r.dynamic_variables.clone(),
+            contextual_update_texts: r.contextual_update_texts.clone(),
+            user_message_texts: r.user_message_texts.clone(),
+            tool_result_messages: r.tool_result_messages.clone(),
+            protocol_errors: r.protocol_errors.clone(),
+            audio_ms_received: self.audio.ms(),
+        }
     }
 }
 
@@ -213,14 +163,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn counts_and_snapshots() {
+    #[tokio::test]
+    async fn counts_and_snapshots() {
         let s = StatsRecorder::default();
-        s.session_opened();
-        s.session_opened();
-        s.session_closed();
+        s.sessions.during(async {}).await;
+        s.sessions.during(async {}).await;
         s.add(Count::PingSent);
         s.add(Count::PongOk);
+        s.add(Count::UserActivity);
         s.audio_received(1600, 16_000);
         s.audio_received(800, 8_000);
         s.init(Some(json!({"agent": {}})), None);
@@ -228,11 +178,12 @@ mod tests {
         s.user_message("[DTMF 5]");
         s.missing_pong("no pong".into());
         let snap = s.snapshot();
-        assert_eq!((snap.sessions, snap.sessions_active), (2, 1));
+        assert_eq!((snap.sessions, snap.sessions_active), (2, 0));
         assert_eq!(
             (snap.pings_sent, snap.pongs_ok, snap.missing_pongs),
             (1, 1, 1)
         );
+        assert_eq!((snap.user_activities, snap.signed_urls), (1, 0));
         assert_eq!(snap.audio_ms_received, 200);
         assert_eq!(snap.init_overrides, Some(json!({"agent": {}})));
         assert!(snap.dynamic_variables.is_some());

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use voice_core::agent::{
     Agent, AgentError, AgentEvent, AgentInput, AgentPersona, AgentSession, CallInfo, Role,
@@ -15,13 +14,11 @@ use voice_core::config::Secret;
 use voice_core::providers::elevenlabs_agent::{ElevenLabsAgent, ElevenLabsAgentConfig};
 
 use super::*;
-use crate::speech;
-
-const CALLER_TEXT: &str = "Olá, eu gostaria de marcar uma consulta.";
-/// Hang guard only.
-const WAIT: Duration = Duration::from_secs(15);
-const LONG_REPLY: &str = "Claro! Posso ajudar com isso. Temos horários livres na segunda, na \
-                          terça e na quarta-feira, pela manhã ou à tarde. Qual prefere?";
+use crate::fake_common::test_support::{
+    assert_ends, assert_refused, audio_items, audio_samples, caller_turn, done, expect_error,
+    is_done, next_json, position, samples_of, send, send_audio, spoken, stats_until, summary,
+    until, until_tool_call, RawWs, ToolCall, CALLER_TEXT, LONG_REPLY, WAIT,
+};
 
 async fn fake(cfg: FakeElevenLabsConfig) -> FakeElevenLabs {
     FakeElevenLabs::start(cfg).await.unwrap()
@@ -46,12 +43,7 @@ fn client_cfg(fake: &FakeElevenLabs) -> ElevenLabsAgentConfig {
 }
 
 fn persona() -> AgentPersona {
-    AgentPersona {
-        instructions: "Você é um atendente. Responda em português.".into(),
-        voice: "voice_pt_br_1".into(),
-        language: "pt-BR".into(),
-        ..AgentPersona::default()
-    }
+    crate::fake_common::test_support::persona("voice_pt_br_1")
 }
 
 fn call() -> CallInfo {
@@ -68,118 +60,8 @@ async fn connect(cfg: ElevenLabsAgentConfig) -> Result<AgentSession, AgentError>
     ElevenLabsAgent::new(cfg, persona()).connect(call()).await
 }
 
-/// Caller speech followed by enough silence for the fake's VAD to end the turn.
-fn caller_turn(rate: u32) -> Vec<i16> {
-    let mut audio = speech::synthesize(CALLER_TEXT, speech::PT_BR, rate)
-        .unwrap()
-        .to_vec();
-    audio.extend(std::iter::repeat_n(0, rate as usize * 3 / 2));
-    audio
-}
-
-/// Sends `audio` in 20 ms frames, as the call task does (not paced: stream time counts).
-async fn send_audio(input: &mpsc::Sender<AgentInput>, audio: &[i16], rate: u32) {
-    for frame in audio.chunks(rate as usize / 50) {
-        input.send(AgentInput::Audio(frame.to_vec())).await.unwrap();
-    }
-}
-
-/// Events up to and including the first one `stop` accepts.
-async fn until(
-    events: &mut mpsc::Receiver<AgentEvent>,
-    mut stop: impl FnMut(&AgentEvent) -> bool,
-) -> Vec<AgentEvent> {
-    let mut seen = Vec::new();
-    let collect = async {
-        while let Some(ev) = events.recv().await {
-            let done = stop(&ev);
-            seen.push(ev);
-            if done {
-                return true;
-            }
-        }
-        false
-    };
-    let finished = tokio::time::timeout(WAIT, collect).await;
-    assert_eq!(
-        finished,
-        Ok(true),
-        "stopped early or timed out; saw {}",
-        summary(&seen)
-    );
-    seen
-}
-
-fn summary(events: &[AgentEvent]) -> String {
-    let names: Vec<String> = events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Audio { item_id, samples } => {
-                format!("Audio({item_id}, {})", samples.len())
-            }
-            other => format!("{other:?}"),
-        })
-        .collect();
-    names.join(", ")
-}
-
-fn audio_samples(events: &[AgentEvent]) -> usize {
-    events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Audio { samples, .. } => samples.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
-fn audio_items(events: &[AgentEvent]) -> Vec<String> {
-    let mut items: Vec<String> = Vec::new();
-    for e in events {
-        if let AgentEvent::Audio { item_id, .. } = e {
-            if items.last() != Some(item_id) {
-                items.push(item_id.clone());
-            }
-        }
-    }
-    items
-}
-
-fn position(events: &[AgentEvent], pred: impl Fn(&AgentEvent) -> bool) -> usize {
-    events
-        .iter()
-        .position(pred)
-        .unwrap_or_else(|| panic!("missing event in {}", summary(events)))
-}
-
-fn is_done(e: &AgentEvent) -> bool {
-    matches!(e, AgentEvent::ResponseDone { .. })
-}
-
 fn completed() -> AgentEvent {
-    AgentEvent::ResponseDone {
-        status: "completed".into(),
-    }
-}
-
-fn samples_of(text: &str, rate: u32) -> usize {
-    speech::synthesize(text, speech::PT_BR, rate).unwrap().len()
-}
-
-/// Polls the fake's stats until `ok` holds (the fake handles frames asynchronously).
-async fn stats_until(fake: &FakeElevenLabs, ok: impl Fn(&FakeStats) -> bool) -> FakeStats {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let s = fake.stats();
-        if ok(&s) {
-            return s;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stats never matched: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    done("completed")
 }
 
 fn no_errors(stats: &FakeStats) {
@@ -414,7 +296,7 @@ async fn interruption_drops_the_late_chunk_and_cancels() {
         panic!("no audio");
     };
     // The caller speaks over the answer, then stops: a new turn.
-    let speech = speech::synthesize(CALLER_TEXT, speech::PT_BR, 16_000).unwrap();
+    let speech = spoken(CALLER_TEXT, 16_000);
     let mut barge = speech[..16 * 600].to_vec();
     barge.extend(std::iter::repeat_n(0, 16 * 1500));
     send_audio(&s.input, &barge, 16_000).await;
@@ -434,9 +316,7 @@ async fn interruption_drops_the_late_chunk_and_cancels() {
             AgentEvent::AudioDone {
                 item_id: item_id.clone()
             },
-            AgentEvent::ResponseDone {
-                status: "cancelled".into()
-            }
+            done("cancelled")
         ]
     );
     // The next turn: no audio (the late chunk) before its transcript, then a new item.
@@ -480,15 +360,14 @@ async fn tool_call_round_trip() {
     .await;
     let mut s = connect(client_cfg(&fake)).await.unwrap();
     send_audio(&s.input, &caller_turn(16_000), 16_000).await;
-    let events = until(&mut s.events, |e| matches!(e, AgentEvent::ToolCall { .. })).await;
-    let Some(AgentEvent::ToolCall {
-        call_id,
-        name,
-        arguments,
-    }) = events.last().cloned()
-    else {
-        panic!("no tool call");
-    };
+    let (
+        events,
+        ToolCall {
+            call_id,
+            name,
+            arguments,
+        },
+    ) = until_tool_call(&mut s.events).await;
     assert_eq!(name, "lookup_customer");
     assert_eq!(
         serde_json::from_str::<Value>(&arguments).unwrap(),
@@ -576,17 +455,11 @@ async fn wrong_key_and_refused_signed_url_are_refusals() {
         ..client_cfg(&fake)
     };
     let err = connect(cfg).await.err().unwrap();
-    assert!(
-        matches!(&err, AgentError::Refused(m) if m.contains("401")),
-        "{err}"
-    );
+    assert_refused(&err, "401");
     assert!(!err.to_string().contains("xi-wrong-key"));
     fake.set_fault(Fault::RefuseSignedUrl(429));
     let err = connect(client_cfg(&fake)).await.err().unwrap();
-    assert!(
-        matches!(&err, AgentError::Refused(m) if m.contains("429")),
-        "{err}"
-    );
+    assert_refused(&err, "429");
     assert_eq!(fake.stats().sessions, 0);
 }
 
@@ -595,10 +468,7 @@ async fn refused_upgrade_is_a_refusal() {
     let fake = fake(quiet()).await;
     fake.set_fault(Fault::RefuseUpgrade(503));
     let err = connect(client_cfg(&fake)).await.err().unwrap();
-    assert!(
-        matches!(&err, AgentError::Refused(m) if m.contains("503")),
-        "{err}"
-    );
+    assert_refused(&err, "503");
     let stats = fake.stats();
     assert_eq!((stats.signed_urls, stats.sessions), (1, 0));
 }
@@ -629,14 +499,9 @@ async fn server_close_is_fatal_then_the_channel_ends() {
     })
     .await;
     let mut s = connect(client_cfg(&fake)).await.unwrap();
-    let events = until(&mut s.events, |e| matches!(e, AgentEvent::Error { .. })).await;
-    assert!(
-        matches!(events.last(), Some(AgentEvent::Error { fatal: true, message }) if message.contains("1011")),
-        "{}",
-        summary(&events)
-    );
-    let end = tokio::time::timeout(WAIT, s.events.recv()).await.unwrap();
-    assert_eq!(end, None);
+    let message = expect_error(&mut s.events, true).await;
+    assert!(message.contains("1011"), "{message}");
+    assert_ends(&mut s.events).await;
 }
 
 #[tokio::test]
@@ -647,11 +512,7 @@ async fn garbage_frame_is_not_fatal() {
     })
     .await;
     let mut s = connect(client_cfg(&fake)).await.unwrap();
-    let events = until(&mut s.events, |e| matches!(e, AgentEvent::Error { .. })).await;
-    assert!(matches!(
-        events.last(),
-        Some(AgentEvent::Error { fatal: false, .. })
-    ));
+    expect_error(&mut s.events, false).await;
     let events = answered_turn(&mut s).await;
     assert_answer(
         &events,
@@ -689,16 +550,12 @@ async fn dropping_the_input_closes_the_conversation() {
         input, mut events, ..
     } = s;
     drop(input);
-    let end = tokio::time::timeout(WAIT, events.recv()).await.unwrap();
-    assert_eq!(end, None);
+    assert_ends(&mut events).await;
     stats_until(&fake, |s| s.sessions_active == 0).await;
     no_errors(&fake.stats());
 }
 
 // ---- Strictness, with a raw client ----
-
-type RawWs =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// `GET` over a fresh TCP connection: (status, body).
 async fn http_get(fake: &FakeElevenLabs, path: &str, key: &str) -> (u16, Value) {
@@ -725,23 +582,6 @@ async fn raw(url: &str) -> Result<RawWs, u16> {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
         Err(e) => panic!("{e}"),
     }
-}
-
-async fn next_json(ws: &mut RawWs) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
-async fn send(ws: &mut RawWs, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
 }
 
 #[tokio::test]

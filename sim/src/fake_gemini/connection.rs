@@ -5,28 +5,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::session::Session;
 use super::{Fault, Shared};
+use crate::fake_common::server::{self, deadline, send_all, Ws};
 
-type Ws = WebSocketStream<TcpStream>;
-
-/// Far enough in the future to never fire (a disabled timer still needs a deadline).
-const NEVER: Duration = Duration::from_secs(86_400);
 /// Between `goAway` and the close that follows it.
 const GO_AWAY_GRACE: Duration = Duration::from_millis(300);
 /// How long to wait for the client's Close reply.
 const CLOSE_GRACE: Duration = Duration::from_secs(1);
-/// Close reasons are limited to 123 bytes by the WebSocket protocol.
-const MAX_REASON: usize = 120;
 
 pub(crate) async fn serve(
     mut ws: Ws,
@@ -67,18 +59,18 @@ pub(crate) async fn serve(
                     break;
                 }
             },
-            _ = sleep_until(wake.unwrap_or(started + NEVER)), if wake.is_some() => {
+            _ = sleep_until(deadline(wake, started)), if wake.is_some() => {
                 session.on_timer(Instant::now());
             }
             _ = sleep_until(setup_deadline), if !session.has_setup() => {
                 session.setup_timed_out(shared.cfg.setup_timeout_ms);
             }
-            _ = sleep_until(go_away_at.unwrap_or(started + NEVER)), if go_away_at.is_some() => {
+            _ = sleep_until(deadline(go_away_at, started)), if go_away_at.is_some() => {
                 go_away_at = None;
                 session.go_away();
                 close_at = Some(Instant::now() + GO_AWAY_GRACE);
             }
-            _ = sleep_until(close_at.unwrap_or(started + NEVER)), if close_at.is_some() => {
+            _ = sleep_until(deadline(close_at, started)), if close_at.is_some() => {
                 let code = if go_away_fault {
                     CloseCode::Away
                 } else {
@@ -106,33 +98,19 @@ pub(crate) async fn serve(
 /// Writes the outbox; false when the socket is gone.
 async fn flush(ws: &mut Ws, session: &mut Session, binary: bool) -> bool {
     let out = session.take_out();
-    if out.is_empty() {
-        return true;
-    }
-    for payload in out {
-        let msg = if binary {
+    let to_message = |payload: String| {
+        if binary {
             Message::binary(payload.into_bytes())
         } else {
             Message::text(payload)
-        };
-        if ws.feed(msg).await.is_err() {
-            return false;
         }
-    }
-    ws.flush().await.is_ok()
+    };
+    send_all(ws, out.into_iter().map(to_message).collect()).await
 }
 
 /// Sends a Close frame and waits a moment for the client's reply.
 async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
-    let mut cut = reason.len().min(MAX_REASON);
-    while !reason.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let frame = CloseFrame {
-        code,
-        reason: reason[..cut].into(),
-    };
-    if ws.close(Some(frame)).await.is_err() {
+    if !server::close(ws, code, reason).await {
         return;
     }
     let _ = tokio::time::timeout(CLOSE_GRACE, async {

@@ -1,36 +1,16 @@
 //! The WebSocket upgrade checks: path, API key (header or `?key=`), and the refusal fault.
 
-use tokio_tungstenite::tungstenite::handshake::server::{
-    Callback, ErrorResponse, Request, Response,
-};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use super::Fault;
+use crate::fake_common::server::{self, fault_status, query_param};
 
 /// The v1beta path; v1alpha is accepted too.
 pub(crate) const PATH: &str =
     "/ws/google.ai.generativelanguage.v1beta.GenerativeService.BidiGenerateContent";
 const PATH_V1ALPHA: &str =
     "/ws/google.ai.generativelanguage.v1alpha.GenerativeService.BidiGenerateContent";
-
-/// The tungstenite upgrade callback: runs [`check`], remembers whether it passed.
-pub(crate) struct Checker<'a> {
-    pub api_key: &'a str,
-    pub fault: &'a Fault,
-    pub accepted: &'a mut bool,
-}
-
-impl Callback for Checker<'_> {
-    fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
-        match check(request, self.api_key, self.fault) {
-            Ok(()) => {
-                *self.accepted = true;
-                Ok(response)
-            }
-            Err(refusal) => Err(refusal.into_response()),
-        }
-    }
-}
 
 /// Why an upgrade is refused: an HTTP status and a Google-style error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,7 +20,7 @@ pub(crate) struct Refusal {
     message: &'static str,
 }
 
-impl Refusal {
+impl server::Refusal for Refusal {
     fn into_response(self) -> ErrorResponse {
         let body = serde_json::json!({"error": {"code": self.status.as_u16(),
             "message": self.message, "status": self.reason}});
@@ -52,8 +32,11 @@ impl Refusal {
 
 pub(crate) fn check(req: &Request, api_key: &str, fault: &Fault) -> Result<(), Refusal> {
     if let Fault::RefuseUpgrade(status) = fault {
-        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return Err(refuse(status, "UNAVAILABLE", "refused by fault injection"));
+        return Err(refuse(
+            fault_status(*status),
+            "UNAVAILABLE",
+            "refused by fault injection",
+        ));
     }
     let path = req.uri().path();
     if path != PATH && path != PATH_V1ALPHA {
@@ -63,13 +46,7 @@ pub(crate) fn check(req: &Request, api_key: &str, fault: &Fault) -> Result<(), R
         .headers()
         .get("x-goog-api-key")
         .map(|v| v.as_bytes() == api_key.as_bytes());
-    let from_query = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("key="))
-        .map(|k| k == api_key);
+    let from_query = query_param(req, "key").map(|k| k == api_key);
     match from_header.or(from_query) {
         Some(true) => Ok(()),
         // Like the real API, without echoing any part of the key.

@@ -26,22 +26,18 @@ mod stats;
 mod strict_tests;
 #[cfg(test)]
 mod tests;
-mod vad;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+
+use crate::fake_common::reply::{off_runtime, SpokenLine};
+use crate::fake_common::server::{self, FaultPlan, ServerTask};
 
 pub use stats::FakeGeminiStats;
-
-/// Time allowed for a client to finish the HTTP upgrade.
-const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failure to inject, for sessions opened after it is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -108,32 +104,22 @@ impl Default for FakeGeminiConfig {
 /// What every session of one fake shares.
 pub(crate) struct Shared {
     pub cfg: FakeGeminiConfig,
-    pub reply: Arc<reply::RenderedReply>,
+    pub reply: Arc<SpokenLine>,
     pub stats: stats::StatsRecorder,
-    fault: Mutex<Fault>,
-}
-
-impl Shared {
-    fn fault(&self) -> Fault {
-        match self.fault.lock() {
-            Ok(f) => f.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
-    }
+    faults: FaultPlan<Fault>,
 }
 
 /// A running fake server; it stops when dropped.
 pub struct FakeGemini {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    accept_task: JoinHandle<()>,
+    _server: ServerTask,
 }
 
 impl FakeGemini {
     /// Listens on 127.0.0.1 with a free port.
     pub async fn start(cfg: FakeGeminiConfig) -> anyhow::Result<FakeGemini> {
-        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::start_on(cfg, server::local_any_port()).await
     }
 
     /// Listens on `addr` (the demo may want a fixed port).
@@ -141,9 +127,7 @@ impl FakeGemini {
         if cfg.api_key.is_empty() {
             bail!("the fake needs an api_key to check");
         }
-        if cfg.chunk_ms == 0 || !(cfg.realtime_factor.is_finite() && cfg.realtime_factor > 0.0) {
-            bail!("chunk_ms and realtime_factor must be positive");
-        }
+        server::check_pacing("chunk_ms", cfg.chunk_ms, cfg.realtime_factor)?;
         if let Some((name, args)) = &cfg.tool_call {
             let parsed: serde_json::Value =
                 serde_json::from_str(args).with_context(|| format!("tool_call args of {name}"))?;
@@ -152,27 +136,22 @@ impl FakeGemini {
             }
         }
         let (text, chunk_ms) = (cfg.reply_text.clone(), cfg.chunk_ms);
-        let reply =
-            tokio::task::spawn_blocking(move || reply::RenderedReply::render(&text, chunk_ms))
-                .await
-                .context("rendering the reply")??;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        let addr = listener.local_addr()?;
+        let reply = off_runtime("rendering the reply", move || {
+            reply::render(&text, chunk_ms)
+        })
+        .await?;
         let shared = Arc::new(Shared {
-            fault: Mutex::new(cfg.fault.clone()),
+            faults: FaultPlan::new(cfg.fault.clone()),
             cfg,
             reply: Arc::new(reply),
             stats: Default::default(),
         });
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
+        let (addr, server) =
+            ServerTask::listen(addr, "Gemini", shared.clone(), handle_connection).await?;
         Ok(FakeGemini {
             addr,
             shared,
-            shutdown,
-            accept_task,
+            _server: server,
         })
     }
 
@@ -196,63 +175,18 @@ impl FakeGemini {
 
     /// Changes the fault for sessions opened from now on.
     pub fn set_fault(&self, fault: Fault) {
-        match self.shared.fault.lock() {
-            Ok(mut f) => *f = fault,
-            Err(poisoned) => *poisoned.into_inner() = fault,
-        }
-    }
-}
-
-impl Drop for FakeGemini {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.accept_task.abort();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    loop {
-        match listener.accept().await {
-            Ok((tcp, peer)) => {
-                debug!(%peer, "fake Gemini connection");
-                tokio::spawn(handle_connection(tcp, shared.clone(), shutdown.clone()));
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                warn!(error = %e, "fake Gemini accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        self.shared.faults.set(fault);
     }
 }
 
 async fn handle_connection(tcp: TcpStream, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let _ = tcp.set_nodelay(true);
-    let fault = shared.fault();
-    let mut accepted = false;
-    let callback = handshake::Checker {
-        api_key: &shared.cfg.api_key,
-        fault: &fault,
-        accepted: &mut accepted,
-    };
-    let upgraded = tokio::time::timeout(
-        UPGRADE_TIMEOUT,
-        tokio_tungstenite::accept_hdr_async_with_config(
-            tcp,
-            callback,
-            Some(crate::freeswitch::connection::small_read_buffer()),
-        ),
-    )
-    .await;
-    let ws = match upgraded {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => return debug!(error = %e, "fake Gemini upgrade refused or failed"),
-        Err(_) => return debug!("fake Gemini upgrade timed out"),
-    };
-    if !accepted {
+    let fault = shared.faults.next();
+    let upgraded = server::upgrade(tcp, "Gemini", |req| {
+        handshake::check(req, &shared.cfg.api_key, &fault)
+    });
+    let Some((ws, ())) = upgraded.await else {
         return;
-    }
-    shared.stats.session_opened();
-    connection::serve(ws, shared.clone(), fault, shutdown).await;
-    shared.stats.session_closed();
+    };
+    let session = connection::serve(ws, shared.clone(), fault, shutdown);
+    shared.stats.sessions.during(session).await;
 }

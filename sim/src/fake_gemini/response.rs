@@ -166,11 +166,7 @@ impl Session {
             self.emit(json!({"serverContent": {"modelTurn": {"parts": [
                 {"inlineData": {"mimeType": mime, "data": chunk}}]}}}));
             let transcribe = self.setup.as_ref().is_some_and(|s| s.output_transcription);
-            if let Some(piece) = reply
-                .transcript_pieces
-                .get(next_chunk)
-                .filter(|p| !p.is_empty())
-            {
+            if let Some(piece) = reply.text_pieces.get(next_chunk).filter(|p| !p.is_empty()) {
                 if transcribe {
                     self.emit(json!({"serverContent": {"outputTranscription": {"text": piece}}}));
                 }

@@ -11,12 +11,12 @@ use serde_json::{json, Map, Value};
 use tokio::time::Instant;
 
 use super::messages::{self, audio_blob, get, known_keys, object, opt_bool, opt_str, Envelope};
-use super::reply::split_words;
 use super::response::{Response, ToolState};
 use super::setup::{self, SessionSetup};
 use super::stats::Count;
-use super::vad::{EnergyVad, VadEvent};
 use super::{Fault, Shared};
+use crate::fake_common::energy_vad::{EnergyVad, VadEvent};
+use crate::fake_common::reply::split_words;
 
 /// Close code for unparseable or invalid client messages ("invalid frame payload data").
 pub(crate) const CLOSE_INVALID: u16 = 1007;

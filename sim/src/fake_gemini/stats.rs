@@ -1,13 +1,11 @@
 //! What the fake saw, shared by all its sessions: counters are atomics, lists sit behind a
 //! mutex held only to push or copy.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use serde_json::Value;
 
-/// Longest kept list (protocol errors, history lines, client message kinds).
-const MAX_RECORDS: usize = 10_000;
+use crate::fake_common::stats::{lock, push_capped, AudioTime, Counters, Sessions};
 
 /// A snapshot of what the fake has seen since it started.
 #[derive(Debug, Clone, Default)]
@@ -48,17 +46,10 @@ pub struct FakeGeminiStats {
 
 #[derive(Default)]
 pub(crate) struct StatsRecorder {
-    sessions: AtomicU64,
-    active: AtomicU64,
-    caller_turns: AtomicU64,
-    responses: AtomicU64,
-    interrupted: AtomicU64,
-    tool_calls: AtomicU64,
-    tool_responses: AtomicU64,
-    activity_starts: AtomicU64,
-    activity_ends: AtomicU64,
-    audio_us: AtomicU64,
-    outside_us: AtomicU64,
+    pub sessions: Sessions,
+    counts: Counters<{ Count::ALL }>,
+    audio: AudioTime,
+    outside: AudioTime,
     lists: Mutex<Lists>,
 }
 
@@ -84,106 +75,71 @@ pub(crate) enum Count {
     ActivityEnd,
 }
 
+impl Count {
+    const ALL: usize = Count::ActivityEnd as usize + 1;
+}
+
 impl StatsRecorder {
-    pub fn session_opened(&self) {
-        self.sessions.fetch_add(1, Ordering::Relaxed);
-        self.active.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn session_closed(&self) {
-        let _ = self
-            .active
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(1))
-            });
-    }
-
     pub fn count(&self, what: Count) {
-        let counter = match what {
-            Count::CallerTurn => &self.caller_turns,
-            Count::Response => &self.responses,
-            Count::Interrupted => &self.interrupted,
-            Count::ToolCall => &self.tool_calls,
-            Count::ToolResponse => &self.tool_responses,
-            Count::ActivityStart => &self.activity_starts,
-            Count::ActivityEnd => &self.activity_ends,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
+        self.counts.add(what as usize);
     }
 
     /// Caller audio: `samples` at 16 kHz, inside an activity (or automatic mode) or not.
     pub fn audio(&self, samples: usize, outside_activity: bool) {
-        let us = samples as u64 * 1_000_000 / 16_000;
-        self.audio_us.fetch_add(us, Ordering::Relaxed);
+        self.audio.add(samples, 16_000);
         if outside_activity {
-            self.outside_us.fetch_add(us, Ordering::Relaxed);
+            self.outside.add(samples, 16_000);
         }
     }
 
     pub fn history_turn(&self, role: &str, text: &str) {
-        self.with_lists(|l| {
-            l.history_turns += 1;
-            push_capped(&mut l.history, format!("{role}: {text}"));
-        });
+        let mut l = lock(&self.lists);
+        l.history_turns += 1;
+        push_capped(&mut l.history, format!("{role}: {text}"));
     }
 
     pub fn protocol_error(&self, message: String) {
         tracing::debug!(%message, "fake Gemini: client protocol error");
-        self.with_lists(|l| push_capped(&mut l.protocol_errors, message));
+        push_capped(&mut lock(&self.lists).protocol_errors, message);
     }
 
     pub fn client_message(&self, kind: &str) {
-        self.with_lists(|l| push_capped(&mut l.client_messages, kind.to_string()));
+        push_capped(&mut lock(&self.lists).client_messages, kind.to_string());
     }
 
     pub fn tool_response_payload(&self, response: &Value) {
-        self.with_lists(|l| push_capped(&mut l.tool_response_payloads, response.clone()));
+        push_capped(
+            &mut lock(&self.lists).tool_response_payloads,
+            response.clone(),
+        );
     }
 
     pub fn setup(&self, setup: &Value) {
-        self.with_lists(|l| l.last_setup = Some(setup.clone()));
+        lock(&self.lists).last_setup = Some(setup.clone());
     }
 
     pub fn snapshot(&self) -> FakeGeminiStats {
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let mut s = FakeGeminiStats {
-            sessions: get(&self.sessions),
-            sessions_active: get(&self.active),
-            caller_turns: get(&self.caller_turns),
-            responses: get(&self.responses),
-            interrupted: get(&self.interrupted),
-            tool_calls: get(&self.tool_calls),
-            tool_responses: get(&self.tool_responses),
-            activity_starts: get(&self.activity_starts),
-            activity_ends: get(&self.activity_ends),
-            audio_ms_received: get(&self.audio_us) / 1000,
-            audio_ms_outside_activity: get(&self.outside_us) / 1000,
-            ..Default::default()
-        };
-        self.with_lists(|l| {
-            s.history_turns = l.history_turns;
-            s.history = l.history.clone();
-            s.protocol_errors = l.protocol_errors.clone();
-            s.client_messages = l.client_messages.clone();
-            s.last_setup = l.last_setup.clone();
-            s.tool_response_payloads = l.tool_response_payloads.clone();
-        });
-        s
-    }
-
-    fn with_lists(&self, f: impl FnOnce(&mut Lists)) {
-        // A panic elsewhere while holding the lock must not hide the stats.
-        let mut guard = match self.lists.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard);
-    }
-}
-
-fn push_capped<T>(list: &mut Vec<T>, item: T) {
-    if list.len() < MAX_RECORDS {
-        list.push(item);
+        let get = |c: Count| self.counts.get(c as usize);
+        let l = lock(&self.lists);
+        FakeGeminiStats {
+            sessions: self.sessions.opened(),
+            sessions_active: self.sessions.active(),
+            caller_turns: get(Count::CallerTurn),
+            responses: get(Count::Response),
+            interrupted: get(Count::Interrupted),
+            tool_calls: get(Count::ToolCall),
+            tool_responses: get(Count::ToolResponse),
+            history_turns: l.history_turns,
+            history: l.history.clone(),
+            activity_starts: get(Count::ActivityStart),
+            activity_ends: get(Count::ActivityEnd),
+            protocol_errors: l.protocol_errors.clone(),
+            audio_ms_received: self.audio.ms(),
+            audio_ms_outside_activity: self.outside.ms(),
+            client_messages: l.client_messages.clone(),
+            last_setup: l.last_setup.clone(),
+            tool_response_payloads: l.tool_response_payloads.clone(),
+        }
     }
 }
 
@@ -191,22 +147,26 @@ fn push_capped<T>(list: &mut Vec<T>, item: T) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn counts_and_snapshots() {
+    #[tokio::test]
+    async fn counts_and_snapshots() {
         let s = StatsRecorder::default();
-        s.session_opened();
-        s.session_opened();
-        s.session_closed();
+        s.sessions.during(async {}).await;
+        s.sessions.during(async {}).await;
         s.count(Count::CallerTurn);
         s.count(Count::ActivityStart);
+        s.count(Count::ActivityEnd);
+        s.count(Count::ActivityEnd);
         s.audio(16_000, false);
         s.audio(1_600, true);
         s.history_turn("user", "Oi");
         s.protocol_error("x".into());
         s.client_message("setup");
         let snap = s.snapshot();
-        assert_eq!((snap.sessions, snap.sessions_active), (2, 1));
-        assert_eq!((snap.caller_turns, snap.activity_starts), (1, 1));
+        assert_eq!((snap.sessions, snap.sessions_active), (2, 0));
+        assert_eq!(
+            (snap.caller_turns, snap.activity_starts, snap.activity_ends),
+            (1, 1, 2)
+        );
         assert_eq!(
             (snap.audio_ms_received, snap.audio_ms_outside_activity),
             (1100, 100)

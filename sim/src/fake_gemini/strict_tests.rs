@@ -1,7 +1,5 @@
 //! The fake's strictness, checked with a raw WebSocket client.
 
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -9,11 +7,7 @@ use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::*;
-
-const WAIT: Duration = Duration::from_secs(10);
-
-type RawWs =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use crate::fake_common::test_support::{next_frame, send, stats_until, RawWs, WAIT};
 
 async fn fake(cfg: FakeGeminiConfig) -> FakeGemini {
     FakeGemini::start(cfg).await.unwrap()
@@ -33,24 +27,12 @@ fn setup() -> Value {
         "tools": [{"functionDeclarations": [{"name": "lookup_customer"}]}]}})
 }
 
-async fn send(ws: &mut RawWs, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
-}
-
 /// The next server message; server JSON comes in binary frames by default.
 async fn next_json(ws: &mut RawWs) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        match msg {
-            Message::Binary(b) => return serde_json::from_slice(&b).unwrap(),
-            Message::Text(t) => panic!("expected a binary frame, got text {t}"),
-            Message::Close(f) => panic!("closed: {f:?}"),
-            _ => {}
-        }
+    match next_frame(ws).await {
+        Message::Binary(b) => serde_json::from_slice(&b).unwrap(),
+        Message::Text(t) => panic!("expected a binary frame, got text {t}"),
+        other => panic!("closed: {other:?}"),
     }
 }
 
@@ -74,15 +56,8 @@ async fn close_frame(ws: &mut RawWs) -> (CloseCode, String) {
 }
 
 async fn errors_until(fake: &FakeGemini, n: usize) -> Vec<String> {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let errors = fake.stats().protocol_errors;
-        if errors.len() >= n {
-            return errors;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "only {errors:?}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let stats = stats_until(fake, |s| s.protocol_errors.len() >= n).await;
+    stats.protocol_errors
 }
 
 #[tokio::test]

@@ -4,20 +4,18 @@
 use std::time::Duration;
 
 use serde_json::json;
-use tokio::sync::mpsc;
 use voice_core::agent::{
-    Agent, AgentError, AgentEvent, AgentInput, AgentPersona, AgentSession, CallInfo, Role, ToolSpec,
+    Agent, AgentError, AgentEvent, AgentInput, AgentPersona, AgentSession, CallInfo, Role,
 };
 use voice_core::config::Secret;
 use voice_core::providers::gemini_live::{GeminiLiveAgent, GeminiLiveConfig};
 
 use super::*;
-use crate::speech;
-
-const CALLER_TEXT: &str = "Olá, eu gostaria de marcar uma consulta.";
-const WAIT: Duration = Duration::from_secs(20);
-const LONG_REPLY: &str = "Claro! Posso ajudar com isso. Temos horários livres na segunda, na \
-                          terça e na quarta-feira, pela manhã ou à tarde. Qual prefere?";
+use crate::fake_common::test_support::{
+    assert_ends, assert_refused, audio_samples, done, expect_error, is_done, is_error,
+    lookup_customer, position, samples_of, spoken, stats_until, summary, until, until_audio,
+    until_tool_call, ToolCall, CALLER_TEXT, LONG_REPLY,
+};
 
 async fn fake(cfg: FakeGeminiConfig) -> FakeGemini {
     FakeGemini::start(cfg).await.unwrap()
@@ -33,16 +31,8 @@ fn client_cfg(fake: &FakeGemini) -> GeminiLiveConfig {
 
 fn persona() -> AgentPersona {
     AgentPersona {
-        instructions: "Você é um atendente. Responda em português.".into(),
-        voice: "Charon".into(),
-        language: "pt-BR".into(),
-        tools: vec![ToolSpec {
-            name: "lookup_customer".into(),
-            description: "Find a customer by phone".into(),
-            parameters: json!({"type": "object",
-                "properties": {"phone": {"type": "string"}}, "required": ["phone"]}),
-        }],
-        ..AgentPersona::default()
+        tools: vec![lookup_customer()],
+        ..crate::fake_common::test_support::persona("Charon")
     }
 }
 
@@ -71,116 +61,19 @@ async fn connect(fake: &FakeGemini) -> AgentSession {
         .unwrap()
 }
 
-fn caller_speech() -> Vec<i16> {
-    speech::synthesize(CALLER_TEXT, speech::PT_BR, 16_000)
-        .unwrap()
-        .to_vec()
-}
-
-/// Caller speech followed by enough silence for the fake's VAD to end the turn.
+/// Caller speech followed by enough silence for the fake's VAD to end the turn (16 kHz).
 fn caller_turn() -> Vec<i16> {
-    let mut audio = caller_speech();
-    audio.extend(std::iter::repeat_n(0, 16_000 * 3 / 2));
-    audio
+    crate::fake_common::test_support::caller_turn(16_000)
 }
 
+/// The reply's length at Gemini's output rate.
 fn reply_samples(text: &str) -> usize {
-    speech::synthesize(text, speech::PT_BR, 24_000)
-        .unwrap()
-        .len()
+    samples_of(text, 24_000)
 }
 
-/// Sends `audio` in 20 ms frames, as the call task does (not paced: stream time counts).
-async fn send_audio(input: &mpsc::Sender<AgentInput>, audio: &[i16]) {
-    for frame in audio.chunks(320) {
-        input.send(AgentInput::Audio(frame.to_vec())).await.unwrap();
-    }
-}
-
-/// Events up to and including the first one `stop` accepts.
-async fn until(
-    events: &mut mpsc::Receiver<AgentEvent>,
-    mut stop: impl FnMut(&AgentEvent) -> bool,
-) -> Vec<AgentEvent> {
-    let mut seen = Vec::new();
-    let collect = async {
-        while let Some(ev) = events.recv().await {
-            let done = stop(&ev);
-            seen.push(ev);
-            if done {
-                return true;
-            }
-        }
-        false
-    };
-    let finished = tokio::time::timeout(WAIT, collect).await;
-    assert_eq!(
-        finished,
-        Ok(true),
-        "stopped early or timed out; saw {}",
-        summary(&seen)
-    );
-    seen
-}
-
-fn summary(events: &[AgentEvent]) -> String {
-    let names: Vec<String> = events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Audio { item_id, samples } => {
-                format!("Audio({item_id}, {})", samples.len())
-            }
-            other => format!("{other:?}"),
-        })
-        .collect();
-    names.join(", ")
-}
-
-fn audio_samples(events: &[AgentEvent]) -> usize {
-    events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Audio { samples, .. } => samples.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
-fn position(events: &[AgentEvent], pred: impl Fn(&AgentEvent) -> bool) -> usize {
-    events
-        .iter()
-        .position(pred)
-        .unwrap_or_else(|| panic!("missing event in {}", summary(events)))
-}
-
-fn is_done(e: &AgentEvent) -> bool {
-    matches!(e, AgentEvent::ResponseDone { .. })
-}
-
-fn done(status: &str) -> AgentEvent {
-    AgentEvent::ResponseDone {
-        status: status.into(),
-    }
-}
-
-fn is_error(e: &AgentEvent) -> bool {
-    matches!(e, AgentEvent::Error { .. })
-}
-
-/// Polls the fake's stats until `ok` holds (the fake handles messages asynchronously).
-async fn stats_until(fake: &FakeGemini, ok: impl Fn(&FakeGeminiStats) -> bool) -> FakeGeminiStats {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let s = fake.stats();
-        if ok(&s) {
-            return s;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stats never matched: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+/// Sends 16 kHz `audio` in 20 ms frames.
+async fn send_audio(input: &tokio::sync::mpsc::Sender<AgentInput>, audio: &[i16]) {
+    crate::fake_common::test_support::send_audio(input, audio, 16_000).await;
 }
 
 /// The client's messages without the audio (`realtimeInput.audio`).
@@ -272,14 +165,7 @@ async fn caller_speech_over_the_reply_interrupts_it() {
     .await;
     let mut s = connect(&fake).await;
     send_audio(&s.input, &caller_turn()).await;
-    let mut received = 0;
-    let before = until(&mut s.events, |e| {
-        if let AgentEvent::Audio { samples, .. } = e {
-            received += samples.len();
-        }
-        received >= 24 * 300
-    })
-    .await;
+    let before = until_audio(&mut s.events, 24 * 300).await;
     assert!(!before.iter().any(is_done));
     // The caller speaks over the agent, then falls silent: a new turn.
     send_audio(&s.input, &caller_turn()).await;
@@ -319,14 +205,7 @@ async fn the_calls_own_barge_in_drops_the_rest_of_the_turn() {
     .await;
     let mut s = connect(&fake).await;
     s.input.send(AgentInput::Text("Oi".into())).await.unwrap();
-    let mut received = 0;
-    let before = until(&mut s.events, |e| {
-        if let AgentEvent::Audio { samples, .. } = e {
-            received += samples.len();
-        }
-        received >= 24 * 300
-    })
-    .await;
+    let before = until_audio(&mut s.events, 24 * 300).await;
     s.input
         .send(AgentInput::Interrupted {
             item_id: "turn-1".into(),
@@ -356,23 +235,15 @@ async fn tool_call_round_trip() {
     .await;
     let mut s = connect(&fake).await;
     send_audio(&s.input, &caller_turn()).await;
-    let events = until(&mut s.events, |e| matches!(e, AgentEvent::ToolCall { .. })).await;
-    let Some(AgentEvent::ToolCall {
-        call_id,
-        name,
-        arguments,
-    }) = events.last().cloned()
-    else {
-        panic!("no tool call");
-    };
+    let (events, call) = until_tool_call(&mut s.events).await;
     assert_eq!(
-        (name.as_str(), arguments.as_str()),
+        (call.name.as_str(), call.arguments.as_str()),
         ("lookup_customer", args)
     );
     assert_eq!(audio_samples(&events), 0);
     s.input
         .send(AgentInput::ToolResult {
-            call_id,
+            call_id: call.call_id,
             output: r#"{"name":"Ana"}"#.into(),
         })
         .await
@@ -398,10 +269,7 @@ async fn a_cancelled_tool_call_gets_no_result() {
     .await;
     let mut s = connect(&fake).await;
     send_audio(&s.input, &caller_turn()).await;
-    let events = until(&mut s.events, |e| matches!(e, AgentEvent::ToolCall { .. })).await;
-    let Some(AgentEvent::ToolCall { call_id, .. }) = events.last().cloned() else {
-        panic!("no tool call");
-    };
+    let (_, ToolCall { call_id, .. }) = until_tool_call(&mut s.events).await;
     // The caller speaks again before the result: the fake cancels the call, then answers
     // the new turn. Once that answer is in, the cancellation has been read.
     send_audio(&s.input, &caller_turn()).await;
@@ -437,7 +305,7 @@ async fn local_turns_bracket_the_callers_speech() {
         .unwrap();
     // Only the turn's audio, as the bridge sends it with local turns; short trailing
     // silence, far below the fake's VAD window, proves the fake did not decide.
-    let mut audio = caller_speech();
+    let mut audio = spoken(CALLER_TEXT, 16_000);
     audio.extend(std::iter::repeat_n(0, 16 * 100));
     send_audio(&s.input, &audio).await;
     let stats = stats_until(&fake, |st| {
@@ -569,10 +437,7 @@ async fn refused_upgrades_report_the_status_not_the_key() {
         .await
         .err()
         .unwrap();
-    let AgentError::Refused(message) = &err else {
-        panic!("expected Refused, got {err}");
-    };
-    assert!(message.contains("403"), "{message}");
+    assert_refused(&err, "403");
     assert!(!err.to_string().contains("AIza-wrong-secret-123"));
 
     fake.set_fault(Fault::RefuseUpgrade(429));
@@ -580,10 +445,7 @@ async fn refused_upgrades_report_the_status_not_the_key() {
         .await
         .err()
         .unwrap();
-    assert!(
-        matches!(&err, AgentError::Refused(m) if m.contains("429")),
-        "{err}"
-    );
+    assert_refused(&err, "429");
     assert_eq!(fake.stats().sessions, 0);
 }
 
@@ -617,13 +479,8 @@ async fn server_close_is_a_fatal_error_then_the_channel_ends() {
     })
     .await;
     let mut s = connect(&fake).await;
-    let events = until(&mut s.events, is_error).await;
-    assert!(matches!(
-        events.last(),
-        Some(AgentEvent::Error { fatal: true, .. })
-    ));
-    let end = tokio::time::timeout(WAIT, s.events.recv()).await.unwrap();
-    assert_eq!(end, None, "the events channel closes after a fatal error");
+    expect_error(&mut s.events, true).await;
+    assert_ends(&mut s.events).await;
 }
 
 #[tokio::test]
@@ -634,25 +491,13 @@ async fn go_away_warns_then_the_close_is_fatal() {
     })
     .await;
     let mut s = connect(&fake).await;
-    let events = until(&mut s.events, is_error).await;
-    let Some(AgentEvent::Error {
-        message,
-        fatal: false,
-    }) = events.last()
-    else {
-        panic!("expected a non-fatal error: {}", summary(&events));
-    };
+    let message = expect_error(&mut s.events, false).await;
     assert!(
         message.contains("goAway") && message.contains("10s"),
         "{message}"
     );
-    let events = until(&mut s.events, is_error).await;
-    assert!(matches!(
-        events.last(),
-        Some(AgentEvent::Error { fatal: true, .. })
-    ));
-    let end = tokio::time::timeout(WAIT, s.events.recv()).await.unwrap();
-    assert_eq!(end, None);
+    expect_error(&mut s.events, true).await;
+    assert_ends(&mut s.events).await;
 }
 
 #[tokio::test]
@@ -663,11 +508,7 @@ async fn a_garbage_frame_is_reported_and_the_session_goes_on() {
     })
     .await;
     let mut s = connect(&fake).await;
-    let events = until(&mut s.events, is_error).await;
-    assert!(matches!(
-        events.last(),
-        Some(AgentEvent::Error { fatal: false, .. })
-    ));
+    expect_error(&mut s.events, false).await;
     s.input.send(AgentInput::Text("Oi".into())).await.unwrap();
     let events = until(&mut s.events, is_done).await;
     assert!(audio_samples(&events) > 0);

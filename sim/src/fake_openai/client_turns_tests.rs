@@ -2,7 +2,7 @@
 //! commits and asks for answers itself, and the fake measures the silence before each
 //! commit (the client's end-of-turn decision time).
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -14,15 +14,15 @@ use super::handshake::Upgrade;
 use super::reply::ReplyBank;
 use super::session::Session;
 use super::{FakeOpenAiConfig, Fault, Shared};
-use crate::speech;
+use crate::fake_common::server::FaultPlan;
+use crate::fake_common::test_support::{spoken, CALLER_TEXT};
 
-const CALLER_TEXT: &str = "Olá, eu gostaria de marcar uma consulta.";
 const THINK_MS: u64 = 300;
 
 fn shared(cfg: FakeOpenAiConfig) -> Arc<Shared> {
     let replies = ReplyBank::render(&cfg.reply_text, cfg.delta_ms).unwrap();
     Arc::new(Shared {
-        fault: Mutex::new(Default::default()),
+        faults: FaultPlan::new(Fault::None),
         cfg,
         replies,
         stats: Default::default(),
@@ -87,7 +87,7 @@ impl Client {
     }
 
     fn speech(&mut self) {
-        let speech = speech::synthesize(CALLER_TEXT, speech::PT_BR, self.rate()).unwrap();
+        let speech = spoken(CALLER_TEXT, self.rate());
         self.append(&speech);
     }
 

@@ -6,26 +6,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::WebSocketStream;
 use tracing::debug;
 
 use super::handshake::Upgrade;
 use super::session::Session;
 use super::{Fault, Shared};
-
-type Ws = WebSocketStream<TcpStream>;
+use crate::fake_common::server::{close, deadline, send_all, Ws};
 
 /// Session numbers, unique in the process (ids in logs and events).
 static SESSION_NO: AtomicU64 = AtomicU64::new(1);
-
-/// Far enough in the future to never fire (a disabled timer still needs a deadline).
-const NEVER: Duration = Duration::from_secs(86_400);
 
 pub(crate) async fn serve(
     mut ws: Ws,
@@ -61,15 +54,15 @@ pub(crate) async fn serve(
                     break;
                 }
             },
-            _ = sleep_until(wake.unwrap_or(started + NEVER)), if wake.is_some() => {
+            _ = sleep_until(deadline(wake, started)), if wake.is_some() => {
                 session.on_timer(Instant::now());
             }
-            _ = sleep_until(close_at.unwrap_or(started + NEVER)), if close_at.is_some() => {
-                close(&mut ws, CloseCode::Error, "fault injection: closing").await;
+            _ = sleep_until(deadline(close_at, started)), if close_at.is_some() => {
+                let _ = close(&mut ws, CloseCode::Error, "fault injection: closing").await;
                 break;
             }
             _ = shutdown.changed() => {
-                close(&mut ws, CloseCode::Away, "fake server stopping").await;
+                let _ = close(&mut ws, CloseCode::Away, "fake server stopping").await;
                 break;
             }
         }
@@ -84,21 +77,6 @@ pub(crate) async fn serve(
 
 /// Writes the outbox; false when the socket is gone.
 async fn flush(ws: &mut Ws, session: &mut Session) -> bool {
-    if session.out.is_empty() {
-        return true;
-    }
-    for text in session.out.take() {
-        if ws.feed(Message::text(text)).await.is_err() {
-            return false;
-        }
-    }
-    ws.flush().await.is_ok()
-}
-
-async fn close(ws: &mut Ws, code: CloseCode, reason: &str) {
-    let frame = CloseFrame {
-        code,
-        reason: reason.into(),
-    };
-    let _ = ws.close(Some(frame)).await;
+    let out = session.out.take().into_iter().map(Message::text).collect();
+    send_all(ws, out).await
 }

@@ -1,11 +1,10 @@
 //! The WebSocket upgrade checks: path, `?model=`, bearer key, and the refusal fault.
 
-use tokio_tungstenite::tungstenite::handshake::server::{
-    Callback, ErrorResponse, Request, Response,
-};
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request};
 use tokio_tungstenite::tungstenite::http::StatusCode;
 
 use super::Fault;
+use crate::fake_common::server::{self, fault_status, query_param};
 
 pub(crate) const PATH: &str = "/v1/realtime";
 
@@ -17,25 +16,6 @@ pub(crate) struct Upgrade {
     pub beta: bool,
 }
 
-/// The tungstenite upgrade callback: runs [`check`] and keeps the result in `upgrade`.
-pub(crate) struct Checker<'a> {
-    pub api_key: &'a str,
-    pub fault: &'a Fault,
-    pub upgrade: &'a mut Option<Upgrade>,
-}
-
-impl Callback for Checker<'_> {
-    fn on_request(self, request: &Request, response: Response) -> Result<Response, ErrorResponse> {
-        match check(request, self.api_key, self.fault) {
-            Ok(upgrade) => {
-                *self.upgrade = Some(upgrade);
-                Ok(response)
-            }
-            Err(refusal) => Err(refusal.into_response()),
-        }
-    }
-}
-
 /// Why an upgrade is refused: an HTTP status and an OpenAI-style error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Refusal {
@@ -44,7 +24,7 @@ pub(crate) struct Refusal {
     message: &'static str,
 }
 
-impl Refusal {
+impl server::Refusal for Refusal {
     fn into_response(self) -> ErrorResponse {
         let body = serde_json::json!({"error": {"type": self.kind, "message": self.message}});
         let mut response = ErrorResponse::new(Some(body.to_string()));
@@ -55,7 +35,7 @@ impl Refusal {
 
 pub(crate) fn check(req: &Request, api_key: &str, fault: &Fault) -> Result<Upgrade, Refusal> {
     if let Fault::RefuseUpgrade(status) = fault {
-        let status = StatusCode::from_u16(*status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let status = fault_status(*status);
         return Err(refuse(status, "server_error", "refused by fault injection"));
     }
     if req.uri().path() != PATH {
@@ -78,13 +58,7 @@ pub(crate) fn check(req: &Request, api_key: &str, fault: &Fault) -> Result<Upgra
             "Incorrect API key provided.",
         ));
     }
-    let model = req
-        .uri()
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("model="))
-        .filter(|m| !m.is_empty());
+    let model = query_param(req, "model").filter(|m| !m.is_empty());
     let Some(model) = model else {
         return Err(refuse(
             StatusCode::BAD_REQUEST,

@@ -26,19 +26,15 @@ mod tests;
 mod vad;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::sync::Arc;
 
-use anyhow::{bail, Context};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
-use tracing::{debug, warn};
+
+use crate::fake_common::reply::off_runtime;
+use crate::fake_common::server::{self, FaultPlan, ServerTask};
 
 pub use stats::{FakeStats, Truncate};
-
-/// Time allowed for a client to finish the HTTP upgrade.
-const UPGRADE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failure to inject, for sessions opened after it is set.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -100,88 +96,45 @@ pub(crate) struct Shared {
     pub cfg: FakeOpenAiConfig,
     pub replies: reply::ReplyBank,
     pub stats: stats::StatsRecorder,
-    fault: Mutex<FaultPlan>,
-}
-
-/// Faults for the next connections, one each, then `after` for the rest.
-#[derive(Default)]
-struct FaultPlan {
-    next: std::collections::VecDeque<Fault>,
-    after: Fault,
-}
-
-impl Shared {
-    /// The fault for a new connection (counting it against a limited plan).
-    fn fault(&self) -> Fault {
-        let mut plan = match self.fault.lock() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        match plan.next.pop_front() {
-            Some(fault) => fault,
-            None => plan.after.clone(),
-        }
-    }
-
-    fn set_plan(&self, next: Vec<Fault>, after: Fault) {
-        let mut plan = match self.fault.lock() {
-            Ok(p) => p,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        *plan = FaultPlan {
-            next: next.into(),
-            after,
-        };
-    }
+    faults: FaultPlan<Fault>,
 }
 
 /// A running fake server; it stops when dropped.
 pub struct FakeOpenAi {
     addr: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Sender<bool>,
-    accept_task: JoinHandle<()>,
+    _server: ServerTask,
 }
 
 impl FakeOpenAi {
     /// Listens on 127.0.0.1 with a free port.
     pub async fn start(cfg: FakeOpenAiConfig) -> anyhow::Result<FakeOpenAi> {
-        Self::start_on(cfg, SocketAddr::from(([127, 0, 0, 1], 0))).await
+        Self::start_on(cfg, server::local_any_port()).await
     }
 
     /// Listens on `addr` (the demo may want a fixed port).
     pub async fn start_on(cfg: FakeOpenAiConfig, addr: SocketAddr) -> anyhow::Result<FakeOpenAi> {
         if cfg.api_key.is_empty() {
-            bail!("the fake needs an api_key to check");
+            anyhow::bail!("the fake needs an api_key to check");
         }
-        if cfg.delta_ms == 0 || !(cfg.realtime_factor.is_finite() && cfg.realtime_factor > 0.0) {
-            bail!("delta_ms and realtime_factor must be positive");
-        }
+        server::check_pacing("delta_ms", cfg.delta_ms, cfg.realtime_factor)?;
         let (text, delta_ms) = (cfg.reply_text.clone(), cfg.delta_ms);
-        let replies =
-            tokio::task::spawn_blocking(move || reply::ReplyBank::render(&text, delta_ms))
-                .await
-                .context("rendering the reply")??;
-        let listener = TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("binding {addr}"))?;
-        let addr = listener.local_addr()?;
+        let replies = off_runtime("rendering the reply", move || {
+            reply::ReplyBank::render(&text, delta_ms)
+        })
+        .await?;
         let shared = Arc::new(Shared {
-            fault: Mutex::new(FaultPlan {
-                next: Default::default(),
-                after: cfg.fault.clone(),
-            }),
+            faults: FaultPlan::new(cfg.fault.clone()),
             cfg,
             replies,
             stats: Default::default(),
         });
-        let (shutdown, shutdown_rx) = watch::channel(false);
-        let accept_task = tokio::spawn(accept_loop(listener, shared.clone(), shutdown_rx));
+        let (addr, server) =
+            ServerTask::listen(addr, "OpenAI", shared.clone(), handle_connection).await?;
         Ok(FakeOpenAi {
             addr,
             shared,
-            shutdown,
-            accept_task,
+            _server: server,
         })
     }
 
@@ -212,7 +165,7 @@ impl FakeOpenAi {
 
     /// Changes the fault for sessions opened from now on.
     pub fn set_fault(&self, fault: Fault) {
-        self.shared.set_plan(Vec::new(), fault);
+        self.shared.faults.set(fault);
     }
 
     /// Applies `fault` to the next `connections` connections only, then none.
@@ -222,7 +175,7 @@ impl FakeOpenAi {
 
     /// One fault per connection, in order, then none (e.g. a drop, then a refusal).
     pub fn set_fault_sequence(&self, faults: Vec<Fault>) {
-        self.shared.set_plan(faults, Fault::None);
+        self.shared.faults.set_sequence(faults, Fault::None);
     }
 }
 
@@ -245,54 +198,14 @@ impl std::fmt::Debug for FakeStatsHandle {
     }
 }
 
-impl Drop for FakeOpenAi {
-    fn drop(&mut self) {
-        let _ = self.shutdown.send(true);
-        self.accept_task.abort();
-    }
-}
-
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    loop {
-        match listener.accept().await {
-            Ok((tcp, peer)) => {
-                debug!(%peer, "fake OpenAI connection");
-                tokio::spawn(handle_connection(tcp, shared.clone(), shutdown.clone()));
-            }
-            Err(e) => {
-                // Out of file descriptors and the like: back off instead of spinning.
-                warn!(error = %e, "fake OpenAI accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
 async fn handle_connection(tcp: TcpStream, shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let _ = tcp.set_nodelay(true);
-    let fault = shared.fault();
-    let mut upgrade = None;
-    let callback = handshake::Checker {
-        api_key: &shared.cfg.api_key,
-        fault: &fault,
-        upgrade: &mut upgrade,
+    let fault = shared.faults.next();
+    let upgraded = server::upgrade(tcp, "OpenAI", |req| {
+        handshake::check(req, &shared.cfg.api_key, &fault)
+    });
+    let Some((ws, upgrade)) = upgraded.await else {
+        return;
     };
-    let accepted = tokio::time::timeout(
-        UPGRADE_TIMEOUT,
-        tokio_tungstenite::accept_hdr_async_with_config(
-            tcp,
-            callback,
-            Some(crate::freeswitch::connection::small_read_buffer()),
-        ),
-    )
-    .await;
-    let ws = match accepted {
-        Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => return debug!(error = %e, "fake OpenAI upgrade refused or failed"),
-        Err(_) => return debug!("fake OpenAI upgrade timed out"),
-    };
-    let Some(upgrade) = upgrade else { return };
-    shared.stats.session_opened();
-    connection::serve(ws, shared.clone(), upgrade, fault, shutdown).await;
-    shared.stats.session_closed();
+    let session = connection::serve(ws, shared.clone(), upgrade, fault, shutdown);
+    shared.stats.sessions.during(session).await;
 }

@@ -11,9 +11,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::reply::RenderedReply;
 use super::session::Session;
 use super::Fault;
+use crate::fake_common::reply::SpokenLine;
 
 /// A response between `response.created` and `response.done`.
 pub(crate) struct ActiveResponse {
@@ -30,7 +30,7 @@ enum Stage {
 /// The audio reply being streamed.
 struct AudioStream {
     item_id: String,
-    reply: Arc<RenderedReply>,
+    reply: Arc<SpokenLine>,
     next_delta: usize,
     next_at: Instant,
     interval: Duration,
@@ -130,7 +130,7 @@ impl Session {
         };
         let i = active.next_delta;
         let (Some(delta), Some(bytes)) =
-            (active.reply.deltas.get(i), active.reply.delta_bytes.get(i))
+            (active.reply.chunks.get(i), active.reply.chunk_bytes.get(i))
         else {
             return self.finish_response();
         };
@@ -140,12 +140,7 @@ impl Session {
         audio["type"] = self.names.audio_delta().into();
         audio["delta"] = delta.as_str().into();
         self.out.emit(audio);
-        if let Some(piece) = active
-            .reply
-            .transcript_pieces
-            .get(i)
-            .filter(|p| !p.is_empty())
-        {
+        if let Some(piece) = active.reply.text_pieces.get(i).filter(|p| !p.is_empty()) {
             let mut text = ids;
             text["type"] = self.names.transcript_delta().into();
             text["delta"] = piece.as_str().into();
@@ -156,7 +151,7 @@ impl Session {
         }
         active.next_delta += 1;
         active.next_at += active.interval;
-        if active.next_delta >= active.reply.deltas.len() {
+        if active.next_delta >= active.reply.chunks.len() {
             self.finish_response();
         }
     }
@@ -169,7 +164,7 @@ impl Session {
         else {
             return;
         };
-        let transcript = active.reply.transcript.as_str();
+        let transcript = active.reply.text.as_str();
         let ids = json!({"response_id": id, "item_id": active.item_id,
             "output_index": 0, "content_index": 0});
         for (ty, extra) in [

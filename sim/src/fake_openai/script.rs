@@ -75,10 +75,6 @@ impl Outbox {
     pub fn take(&mut self) -> Vec<String> {
         std::mem::take(&mut self.pending)
     }
-
-    pub fn is_empty(&self) -> bool {
-        self.pending.is_empty()
-    }
 }
 
 #[cfg(test)]
@@ -106,6 +102,6 @@ mod tests {
         let second: Value = serde_json::from_str(&out[1]).unwrap();
         assert_eq!(first["event_id"], "event_1");
         assert_eq!(second["error"]["event_id"], "c1");
-        assert!(o.is_empty());
+        assert!(o.take().is_empty());
     }
 }

@@ -2,8 +2,8 @@
 //! (providers.md §1.2–1.3). Beta field names in a GA session (and the reverse) are
 //! rejected as unknown parameters, as the real API does.
 
+use crate::fake_common::encoding::Encoding;
 use serde_json::{json, Map, Value};
-use voice_core::audio::{g711, pcm};
 
 /// Audio format of one direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -28,14 +28,17 @@ impl Format {
         }
     }
 
+    pub fn encoding(self) -> Encoding {
+        match self {
+            Self::Pcm24k => Encoding::Pcm16,
+            Self::Pcmu => Encoding::Ulaw,
+            Self::Pcma => Encoding::Alaw,
+        }
+    }
+
     /// Samples of a client chunk; `None` for PCM16 with an odd byte count.
     pub fn decode(self, bytes: &[u8]) -> Option<Vec<i16>> {
-        match self {
-            Self::Pcm24k if !bytes.len().is_multiple_of(2) => None,
-            Self::Pcm24k => Some(pcm::from_le_bytes(bytes)),
-            Self::Pcmu => Some(g711::decode_ulaw(bytes)),
-            Self::Pcma => Some(g711::decode_alaw(bytes)),
-        }
+        self.encoding().decode(bytes)
     }
 }
 

@@ -4,10 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
-/// Longest kept list of client event types (appends alone come 50 times a second).
-const MAX_CLIENT_EVENTS: usize = 10_000;
-/// Longest kept list of protocol errors, truncates or commit measurements.
-const MAX_RECORDS: usize = 10_000;
+use crate::fake_common::stats::{lock, push_capped, AudioTime, Sessions};
 
 /// A snapshot of what the fake has seen since it started.
 #[derive(Debug, Clone, Default)]
@@ -95,9 +92,8 @@ pub struct Truncate {
 
 #[derive(Default)]
 pub(crate) struct StatsRecorder {
-    opened: AtomicU64,
-    active: AtomicU64,
-    appended_us: AtomicU64,
+    pub sessions: Sessions,
+    appended: AudioTime,
     turns: AtomicU64,
     cancelled: AtomicU64,
     server_turn_sessions: AtomicU64,
@@ -117,23 +113,8 @@ struct Lists {
 }
 
 impl StatsRecorder {
-    pub fn session_opened(&self) {
-        self.opened.fetch_add(1, Ordering::Relaxed);
-        self.active.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn session_closed(&self) {
-        // Saturating: never wraps even if called once too often.
-        let _ = self
-            .active
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                Some(v.saturating_sub(1))
-            });
-    }
-
     pub fn appended(&self, samples: usize, rate: u32) {
-        let us = samples as u64 * 1_000_000 / u64::from(rate.max(1));
-        self.appended_us.fetch_add(us, Ordering::Relaxed);
+        self.appended.add(samples, rate);
     }
 
     pub fn turn_started(&self) {
@@ -159,9 +140,7 @@ impl StatsRecorder {
     pub fn client_commit(&self, trailing_silence_ms: Option<u64>) {
         self.client_commits.fetch_add(1, Ordering::Relaxed);
         match trailing_silence_ms {
-            Some(ms) => {
-                self.with_lists(|l| push_capped(&mut l.commit_trailing_silence_ms, ms, MAX_RECORDS))
-            }
+            Some(ms) => push_capped(&mut lock(&self.lists).commit_trailing_silence_ms, ms),
             None => {
                 self.client_commits_without_speech
                     .fetch_add(1, Ordering::Relaxed);
@@ -170,59 +149,40 @@ impl StatsRecorder {
     }
 
     pub fn truncate(&self, t: Truncate) {
-        self.with_lists(|l| push_capped(&mut l.truncates, t, MAX_RECORDS));
+        push_capped(&mut lock(&self.lists).truncates, t);
     }
 
     pub fn protocol_error(&self, message: String) {
-        self.with_lists(|l| push_capped(&mut l.protocol_errors, message, MAX_RECORDS));
+        push_capped(&mut lock(&self.lists).protocol_errors, message);
     }
 
     pub fn client_event(&self, kind: &str) {
-        self.with_lists(|l| push_capped(&mut l.client_events, kind.to_string(), MAX_CLIENT_EVENTS));
+        push_capped(&mut lock(&self.lists).client_events, kind.to_string());
     }
 
     pub fn client_item(&self, json: String) {
-        self.with_lists(|l| push_capped(&mut l.client_items, json, MAX_RECORDS));
+        push_capped(&mut lock(&self.lists).client_items, json);
     }
 
     pub fn snapshot(&self) -> FakeStats {
-        let mut s = FakeStats {
-            sessions_opened: self.opened.load(Ordering::Relaxed),
-            sessions_active: self.active.load(Ordering::Relaxed),
-            appended_ms: self.appended_us.load(Ordering::Relaxed) / 1000,
-            turns: self.turns.load(Ordering::Relaxed),
-            responses_cancelled: self.cancelled.load(Ordering::Relaxed),
-            server_turn_sessions: self.server_turn_sessions.load(Ordering::Relaxed),
-            client_turn_sessions: self.client_turn_sessions.load(Ordering::Relaxed),
-            client_commits: self.client_commits.load(Ordering::Relaxed),
-            client_commits_without_speech: self
-                .client_commits_without_speech
-                .load(Ordering::Relaxed),
-            ..Default::default()
-        };
-        self.with_lists(|l| {
-            s.truncates = l.truncates.clone();
-            s.protocol_errors = l.protocol_errors.clone();
-            s.client_events = l.client_events.clone();
-            s.client_items = l.client_items.clone();
-            s.commit_trailing_silence_ms = l.commit_trailing_silence_ms.clone();
-        });
-        s
-    }
-
-    fn with_lists(&self, f: impl FnOnce(&mut Lists)) {
-        // A panic elsewhere while holding the lock must not hide the stats.
-        let mut guard = match self.lists.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        f(&mut guard);
-    }
-}
-
-fn push_capped<T>(list: &mut Vec<T>, item: T, cap: usize) {
-    if list.len() < cap {
-        list.push(item);
+        let load = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let l = lock(&self.lists);
+        FakeStats {
+            sessions_opened: self.sessions.opened(),
+            sessions_active: self.sessions.active(),
+            appended_ms: self.appended.ms(),
+            turns: load(&self.turns),
+            responses_cancelled: load(&self.cancelled),
+            server_turn_sessions: load(&self.server_turn_sessions),
+            client_turn_sessions: load(&self.client_turn_sessions),
+            client_commits: load(&self.client_commits),
+            client_commits_without_speech: load(&self.client_commits_without_speech),
+            commit_trailing_silence_ms: l.commit_trailing_silence_ms.clone(),
+            truncates: l.truncates.clone(),
+            protocol_errors: l.protocol_errors.clone(),
+            client_events: l.client_events.clone(),
+            client_items: l.client_items.clone(),
+        }
     }
 }
 
@@ -230,12 +190,11 @@ fn push_capped<T>(list: &mut Vec<T>, item: T, cap: usize) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn counts_and_snapshots() {
+    #[tokio::test]
+    async fn counts_and_snapshots() {
         let s = StatsRecorder::default();
-        s.session_opened();
-        s.session_opened();
-        s.session_closed();
+        s.sessions.during(async {}).await;
+        s.sessions.during(async {}).await;
         s.appended(480, 24_000);
         s.appended(480, 24_000);
         s.appended(160, 8_000);
@@ -243,7 +202,7 @@ mod tests {
         s.protocol_error("x".into());
         let snap = s.snapshot();
         assert_eq!(snap.sessions_opened, 2);
-        assert_eq!(snap.sessions_active, 1);
+        assert_eq!(snap.sessions_active, 0);
         assert_eq!(snap.appended_ms, 60);
         assert_eq!(snap.client_events, vec!["session.update"]);
         assert_eq!(snap.protocol_errors.len(), 1);

@@ -1,24 +1,20 @@
 //! The real client (`voice_core::providers::openai_realtime`) against the fake, over
 //! real sockets, plus strictness checks with a raw WebSocket client.
 
-use std::time::Duration;
-
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::Message;
 use voice_core::agent::{
-    Agent, AgentError, AgentEvent, AgentInput, AgentPersona, AgentSession, CallInfo, Role, ToolSpec,
+    Agent, AgentError, AgentEvent, AgentInput, AgentPersona, AgentSession, CallInfo, Role,
 };
 use voice_core::config::Secret;
 use voice_core::providers::openai_realtime::{OpenAiRealtimeAgent, OpenAiRealtimeConfig, Protocol};
 
 use super::*;
-use crate::speech;
-
-const CALLER_TEXT: &str = "Olá, eu gostaria de marcar uma consulta.";
-const WAIT: Duration = Duration::from_secs(15);
+use crate::fake_common::test_support::{
+    assert_ends, assert_refused, audio_samples, caller_turn, done, expect_error, is_done,
+    lookup_customer, next_json, position, samples_of, send, send_audio, spoken, stats_until,
+    summary, until, until_audio, RawWs, CALLER_TEXT, LONG_REPLY,
+};
 
 async fn fake(cfg: FakeOpenAiConfig) -> FakeOpenAi {
     FakeOpenAi::start(cfg).await.unwrap()
@@ -35,16 +31,8 @@ fn client_cfg(fake: &FakeOpenAi, protocol: Protocol) -> OpenAiRealtimeConfig {
 
 fn persona() -> AgentPersona {
     AgentPersona {
-        instructions: "Você é um atendente. Responda em português.".into(),
-        voice: "marin".into(),
-        language: "pt-BR".into(),
-        tools: vec![ToolSpec {
-            name: "lookup_customer".into(),
-            description: "Find a customer by phone".into(),
-            parameters: json!({"type": "object",
-                "properties": {"phone": {"type": "string"}}, "required": ["phone"]}),
-        }],
-        ..AgentPersona::default()
+        tools: vec![lookup_customer()],
+        ..crate::fake_common::test_support::persona("marin")
     }
 }
 
@@ -55,96 +43,6 @@ async fn connect(cfg: OpenAiRealtimeConfig, call_rate: u32) -> Result<AgentSessi
         ..Default::default()
     };
     OpenAiRealtimeAgent::new(cfg, persona()).connect(call).await
-}
-
-/// Caller speech followed by enough silence for the server VAD to end the turn.
-fn caller_turn(rate: u32) -> Vec<i16> {
-    let mut audio = speech::synthesize(CALLER_TEXT, speech::PT_BR, rate)
-        .unwrap()
-        .to_vec();
-    audio.extend(std::iter::repeat_n(0, rate as usize * 3 / 2));
-    audio
-}
-
-/// Sends `audio` in 20 ms frames, as the call task does (not paced: stream time counts).
-async fn send_audio(input: &mpsc::Sender<AgentInput>, audio: &[i16], rate: u32) {
-    for frame in audio.chunks(rate as usize / 50) {
-        input.send(AgentInput::Audio(frame.to_vec())).await.unwrap();
-    }
-}
-
-/// Events up to and including the first one `stop` accepts.
-async fn until(
-    events: &mut mpsc::Receiver<AgentEvent>,
-    mut stop: impl FnMut(&AgentEvent) -> bool,
-) -> Vec<AgentEvent> {
-    let mut seen = Vec::new();
-    let collect = async {
-        while let Some(ev) = events.recv().await {
-            let done = stop(&ev);
-            seen.push(ev);
-            if done {
-                return true;
-            }
-        }
-        false
-    };
-    let finished = tokio::time::timeout(WAIT, collect).await;
-    assert_eq!(
-        finished,
-        Ok(true),
-        "stopped early or timed out; saw {}",
-        summary(&seen)
-    );
-    seen
-}
-
-fn summary(events: &[AgentEvent]) -> String {
-    let names: Vec<String> = events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Audio { samples, .. } => format!("Audio({})", samples.len()),
-            other => format!("{other:?}"),
-        })
-        .collect();
-    names.join(", ")
-}
-
-fn audio_samples(events: &[AgentEvent]) -> usize {
-    events
-        .iter()
-        .map(|e| match e {
-            AgentEvent::Audio { samples, .. } => samples.len(),
-            _ => 0,
-        })
-        .sum()
-}
-
-fn position(events: &[AgentEvent], pred: impl Fn(&AgentEvent) -> bool) -> usize {
-    events
-        .iter()
-        .position(pred)
-        .unwrap_or_else(|| panic!("missing event in {}", summary(events)))
-}
-
-fn is_done(e: &AgentEvent) -> bool {
-    matches!(e, AgentEvent::ResponseDone { .. })
-}
-
-/// Polls the fake's stats until `ok` holds (the fake handles events asynchronously).
-async fn stats_until(fake: &FakeOpenAi, ok: impl Fn(&FakeStats) -> bool) -> FakeStats {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let s = fake.stats();
-        if ok(&s) {
-            return s;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "stats never matched: {s:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 async fn full_audio_turn(protocol: Protocol) {
@@ -160,15 +58,9 @@ async fn full_audio_turn(protocol: Protocol) {
     let first_audio = position(&events, |e| matches!(e, AgentEvent::Audio { .. }));
     let audio_done = position(&events, |e| matches!(e, AgentEvent::AudioDone { .. }));
     assert!(started < stopped && stopped < first_audio && first_audio < audio_done);
-    let reply = speech::synthesize(
-        &FakeOpenAiConfig::default().reply_text,
-        speech::PT_BR,
-        24_000,
-    )
-    .unwrap();
     assert_eq!(
         audio_samples(&events),
-        reply.len(),
+        samples_of(&FakeOpenAiConfig::default().reply_text, 24_000),
         "all reply audio arrives"
     );
     assert!(events.contains(&AgentEvent::Transcript {
@@ -179,12 +71,7 @@ async fn full_audio_turn(protocol: Protocol) {
         role: Role::Agent,
         text: FakeOpenAiConfig::default().reply_text
     }));
-    assert_eq!(
-        events.last(),
-        Some(&AgentEvent::ResponseDone {
-            status: "completed".into()
-        })
-    );
+    assert_eq!(events.last(), Some(&done("completed")));
     let stats = fake.stats();
     assert_eq!(stats.protocol_errors, Vec::<String>::new());
     assert_eq!(
@@ -214,15 +101,10 @@ async fn beta_full_audio_turn() {
 #[tokio::test]
 async fn interruption_truncates_to_generated_audio() {
     // A long reply streamed in real time leaves plenty of time to barge in mid-response.
-    let reply_text = "Claro! Posso ajudar com isso. Temos horários livres na segunda, na terça \
-                      e na quarta-feira, pela manhã ou à tarde. Qual prefere?";
-    let reply_ms = speech::synthesize(reply_text, speech::PT_BR, 24_000)
-        .unwrap()
-        .len()
-        / 24;
+    let reply_ms = samples_of(LONG_REPLY, 24_000) / 24;
     let fake = fake(FakeOpenAiConfig {
         realtime_factor: 1.0,
-        reply_text: reply_text.into(),
+        reply_text: LONG_REPLY.into(),
         ..Default::default()
     })
     .await;
@@ -231,18 +113,11 @@ async fn interruption_truncates_to_generated_audio() {
         .unwrap();
     send_audio(&s.input, &caller_turn(24_000), 24_000).await;
     // Wait for ~300 ms of agent audio, then the caller speaks over it.
-    let mut received = 0;
-    let events = until(&mut s.events, |e| {
-        if let AgentEvent::Audio { samples, .. } = e {
-            received += samples.len();
-        }
-        received >= 24 * 300
-    })
-    .await;
+    let events = until_audio(&mut s.events, 24 * 300).await;
     let Some(AgentEvent::Audio { item_id, .. }) = events.last().cloned() else {
         panic!("no audio");
     };
-    let speech = speech::synthesize(CALLER_TEXT, speech::PT_BR, 24_000).unwrap();
+    let speech = spoken(CALLER_TEXT, 24_000);
     send_audio(&s.input, &speech[..24 * 500], 24_000).await;
     let events = until(&mut s.events, |e| *e == AgentEvent::SpeechStarted).await;
     assert!(!events.iter().any(is_done), "finished before the barge-in");
@@ -255,12 +130,7 @@ async fn interruption_truncates_to_generated_audio() {
         .await
         .unwrap();
     let events = until(&mut s.events, is_done).await;
-    assert_eq!(
-        events.last(),
-        Some(&AgentEvent::ResponseDone {
-            status: "cancelled".into()
-        })
-    );
+    assert_eq!(events.last(), Some(&done("cancelled")));
     let stats = stats_until(&fake, |s| !s.truncates.is_empty()).await;
     let t = &stats.truncates[0];
     assert_eq!(t.item_id, item_id);
@@ -316,12 +186,7 @@ async fn tool_call_round_trip() {
         audio_samples(&events) > 24_000,
         "answered with audio after the tool"
     );
-    assert_eq!(
-        events.last(),
-        Some(&AgentEvent::ResponseDone {
-            status: "completed".into()
-        })
-    );
+    assert_eq!(events.last(), Some(&done("completed")));
     let stats = fake.stats();
     assert_eq!(stats.protocol_errors, Vec::<String>::new());
     let tail: Vec<&str> = stats
@@ -356,9 +221,7 @@ async fn local_turns_commit_and_the_fake_measures_the_decision() {
         .connect(call)
         .await
         .unwrap();
-    let mut audio = speech::synthesize(CALLER_TEXT, speech::PT_BR, 24_000)
-        .unwrap()
-        .to_vec();
+    let mut audio = spoken(CALLER_TEXT, 24_000);
     // The call's own detector took 640 ms of silence to decide.
     audio.extend(std::iter::repeat_n(0, 24 * 640));
     send_audio(&s.input, &audio, 24_000).await;
@@ -369,12 +232,7 @@ async fn local_turns_commit_and_the_fake_measures_the_decision() {
         "no server VAD"
     );
     assert!(audio_samples(&events) > 0);
-    assert_eq!(
-        events.last(),
-        Some(&AgentEvent::ResponseDone {
-            status: "completed".into()
-        })
-    );
+    assert_eq!(events.last(), Some(&done("completed")));
     let stats = fake.stats();
     assert_eq!(stats.protocol_errors, Vec::<String>::new());
     assert_eq!(
@@ -412,10 +270,7 @@ async fn refused_upgrade_reports_the_status_not_the_key() {
     let mut cfg = client_cfg(&fake, Protocol::Ga);
     cfg.api_key = Secret::new("sk-wrong-secret-123");
     let err = connect(cfg, 8_000).await.err().unwrap();
-    let AgentError::Refused(message) = &err else {
-        panic!("expected Refused, got {err}");
-    };
-    assert!(message.contains("401"), "{message}");
+    assert_refused(&err, "401");
     assert!(!err.to_string().contains("sk-wrong-secret-123"));
 
     fake.set_fault(Fault::RefuseUpgrade(429));
@@ -423,10 +278,7 @@ async fn refused_upgrade_reports_the_status_not_the_key() {
         .await
         .err()
         .unwrap();
-    assert!(
-        matches!(&err, AgentError::Refused(m) if m.contains("429")),
-        "{err}"
-    );
+    assert_refused(&err, "429");
     assert_eq!(fake.stats().sessions_opened, 0);
 }
 
@@ -457,13 +309,8 @@ async fn server_close_is_a_fatal_error_then_the_channel_ends() {
     let mut s = connect(client_cfg(&fake, Protocol::Ga), 16_000)
         .await
         .unwrap();
-    let events = until(&mut s.events, |e| matches!(e, AgentEvent::Error { .. })).await;
-    assert!(matches!(
-        events.last(),
-        Some(AgentEvent::Error { fatal: true, .. })
-    ));
-    let end = tokio::time::timeout(WAIT, s.events.recv()).await.unwrap();
-    assert_eq!(end, None, "the events channel closes after a fatal error");
+    expect_error(&mut s.events, true).await;
+    assert_ends(&mut s.events).await;
 }
 
 #[tokio::test]
@@ -478,11 +325,7 @@ async fn error_after_first_turn_is_not_fatal() {
         .unwrap();
     s.input.send(AgentInput::Text("Oi".into())).await.unwrap();
     until(&mut s.events, is_done).await;
-    let events = until(&mut s.events, |e| matches!(e, AgentEvent::Error { .. })).await;
-    assert!(matches!(
-        events.last(),
-        Some(AgentEvent::Error { fatal: false, .. })
-    ));
+    expect_error(&mut s.events, false).await;
     // Still usable afterwards.
     s.input.send(AgentInput::Text("Oi".into())).await.unwrap();
     until(&mut s.events, is_done).await;
@@ -498,13 +341,10 @@ async fn g711_passthrough_at_8k() {
     send_audio(&s.input, &caller_turn(8_000), 8_000).await;
     let events = until(&mut s.events, is_done).await;
     assert!(events.contains(&AgentEvent::SpeechStopped));
-    let reply = speech::synthesize(
-        &FakeOpenAiConfig::default().reply_text,
-        speech::PT_BR,
-        8_000,
-    )
-    .unwrap();
-    assert_eq!(audio_samples(&events), reply.len());
+    assert_eq!(
+        audio_samples(&events),
+        samples_of(&FakeOpenAiConfig::default().reply_text, 8_000)
+    );
     assert_eq!(fake.stats().protocol_errors, Vec::<String>::new());
 }
 
@@ -550,9 +390,6 @@ async fn many_concurrent_sessions() {
 
 // ---- strictness, with a raw client -------------------------------------------------
 
-type RawWs =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
 async fn raw(fake: &FakeOpenAi, beta: bool) -> RawWs {
     let mut req = format!("{}?model=gpt-realtime", fake.url())
         .into_client_request()
@@ -568,23 +405,6 @@ async fn raw(fake: &FakeOpenAi, beta: bool) -> RawWs {
     let created = next_json(&mut ws).await;
     assert_eq!(created["type"], "session.created");
     ws
-}
-
-async fn next_json(ws: &mut RawWs) -> Value {
-    loop {
-        let msg = tokio::time::timeout(WAIT, ws.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        if let Message::Text(t) = msg {
-            return serde_json::from_str(&t).unwrap();
-        }
-    }
-}
-
-async fn send(ws: &mut RawWs, v: Value) {
-    ws.send(Message::text(v.to_string())).await.unwrap();
 }
 
 /// Next event of type `ty`, skipping others.

@@ -6,8 +6,13 @@
 //!
 //! With turn detection off (the client commits), the same detector only follows the speech
 //! so the fake can tell how much silence trailed the caller's last word at each commit.
+//!
+//! The 20 ms windows are the ones every fake judges speech by
+//! ([`crate::fake_common::energy_vad::Windows`]); what is OpenAI's own is placing the end
+//! of speech at the last audible sample, the prefix padding and the stream clock.
 
 use super::session_config::TurnDetection;
+use crate::fake_common::energy_vad::Windows;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum VadEvent {
@@ -18,7 +23,8 @@ pub(crate) enum VadEvent {
 }
 
 pub(crate) struct EnergyVad {
-    rms_threshold: f64,
+    /// Speech starts at the first loud window.
+    windows: Windows,
     /// A single sample this loud counts as speech once speech has started: the end of a
     /// turn is placed at the caller's last audible sample, not at a window boundary, so
     /// the silence window is measured as exactly as the real service would.
@@ -27,7 +33,6 @@ pub(crate) struct EnergyVad {
     /// `None`: never ends a turn (turn detection off; the detector only follows speech).
     silence_duration_ms: Option<u64>,
     rate: u32,
-    window: Vec<i16>,
     /// Stream time in microseconds (rates change with the format; µs stay exact).
     stream_us: u64,
     /// Stream time (µs) when the current rate took effect.
@@ -48,13 +53,13 @@ impl EnergyVad {
     pub fn new(td: Option<&TurnDetection>, base_rms: f64, rate: u32) -> Self {
         let threshold = td.map_or(DEFAULT_THRESHOLD, |t| t.threshold);
         let rms_threshold = (base_rms * threshold / DEFAULT_THRESHOLD).max(1.0);
+        let rate = rate.max(1000);
         Self {
-            rms_threshold,
+            windows: Windows::new(rate, rms_threshold),
             sample_threshold: (rms_threshold * 0.6) as i32,
             prefix_padding_ms: td.map_or(0, |t| t.prefix_padding_ms),
             silence_duration_ms: td.map(|t| t.silence_duration_ms),
-            rate: rate.max(1000),
-            window: Vec::new(),
+            rate,
             stream_us: 0,
             base_us: 0,
             samples: 0,
@@ -73,7 +78,7 @@ impl EnergyVad {
 
     /// Forgets the current utterance (`input_audio_buffer.clear`).
     pub fn reset(&mut self) {
-        self.window.clear();
+        self.windows.clear();
         self.last_loud = None;
     }
 
@@ -90,9 +95,7 @@ impl EnergyVad {
     }
 
     pub fn push(&mut self, samples: &[i16], out: &mut Vec<VadEvent>) {
-        let window_len = (self.rate / 50) as usize;
         for &s in samples {
-            self.window.push(s);
             self.samples += 1;
             self.stream_us = self.us_at(self.samples);
             if let Some(last) = self.last_loud {
@@ -109,33 +112,29 @@ impl EnergyVad {
                     self.last_loud = None;
                 }
             }
-            if self.window.len() == window_len {
-                self.close_window(out);
+            let Some(window) = self.windows.push(s) else {
+                continue;
+            };
+            if window.loud && self.last_loud.is_none() {
+                let len = window.samples.len() as u64;
+                let last = window
+                    .samples
+                    .iter()
+                    .rposition(|&s| i32::from(s).abs() >= self.sample_threshold);
+                let start_us = self.stream_us - len * 1_000_000 / u64::from(self.rate);
+                let audio_start_ms = (start_us / 1000).saturating_sub(self.prefix_padding_ms);
+                out.push(VadEvent::Started { audio_start_ms });
+                let first_in_window = self.samples - len;
+                self.last_loud = Some(first_in_window + last.map_or(len, |i| i as u64 + 1));
             }
         }
-    }
-
-    fn close_window(&mut self, out: &mut Vec<VadEvent>) {
-        let start_us = self.stream_us - self.window.len() as u64 * 1_000_000 / u64::from(self.rate);
-        let loud = voice_core::audio::pcm::rms(&self.window) >= self.rms_threshold;
-        if loud && self.last_loud.is_none() {
-            let audio_start_ms = (start_us / 1000).saturating_sub(self.prefix_padding_ms);
-            out.push(VadEvent::Started { audio_start_ms });
-            let last = self
-                .window
-                .iter()
-                .rposition(|&s| i32::from(s).abs() >= self.sample_threshold);
-            let first_in_window = self.samples - self.window.len() as u64;
-            self.last_loud =
-                Some(first_in_window + last.map_or(self.window.len() as u64, |i| i as u64 + 1));
-        }
-        self.window.clear();
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fake_common::test_support::square_wave;
 
     fn td() -> TurnDetection {
         TurnDetection {
@@ -151,11 +150,8 @@ mod tests {
         tone_at(24_000, ms, amp)
     }
 
-    /// A square wave (every sample at full amplitude) at `rate`.
     fn tone_at(rate: u32, ms: usize, amp: i16) -> Vec<i16> {
-        (0..ms * rate as usize / 1000)
-            .map(|i| if i % 2 == 0 { amp } else { -amp })
-            .collect()
+        square_wave(rate, ms, amp)
     }
 
     /// A 200 Hz sine: quiet samples at every zero crossing, like voiced speech.

@@ -2,15 +2,10 @@
 //! `conversation_initiation_metadata` with the audio formats, all within the connect budget.
 
 use std::sync::OnceLock;
-use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::error::UrlError;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
 use tracing::{debug, warn};
 
 use super::client_messages::{self, ClientMessage};
@@ -20,8 +15,8 @@ use super::signed_url;
 use super::wire_audio::WireFormat;
 use crate::agent::{AgentError, AgentPersona, CallInfo, Role};
 use crate::config::Secret;
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::providers::ws_connect::{self, require_ws_url, Ws};
+use crate::providers::ws_session::close_reason;
 
 /// Messages kept when they arrive before the metadata (they are replayed afterwards).
 const MAX_EARLY: usize = 64;
@@ -59,12 +54,7 @@ pub fn check(cfg: &ElevenLabsAgentConfig, persona: &AgentPersona) -> Result<(), 
             cfg.agent_id
         )));
     }
-    if !(cfg.url.starts_with("wss://") || cfg.url.starts_with("ws://")) {
-        return Err(AgentError::Config(format!(
-            "url must start with wss:// or ws://, got {:?}",
-            cfg.url
-        )));
-    }
+    require_ws_url(&cfg.url)?;
     if !(cfg.api_base.starts_with("https://") || cfg.api_base.starts_with("http://")) {
         return Err(AgentError::Config(format!(
             "api_base must start with https:// or http://, got {:?}",
@@ -104,8 +94,7 @@ pub async fn open(
         None => None,
     };
     let init = ClientMessage::Init(client_messages::initiation(cfg, persona, call));
-    let budget = Duration::from_millis(cfg.connect_timeout_ms);
-    tokio::time::timeout(budget, async {
+    ws_connect::within(cfg.connect_timeout_ms, async {
         let url = match (&key, http) {
             (Some(key), Some(http)) => {
                 signed_url::fetch(http, &cfg.api_base, &cfg.agent_id, key).await?
@@ -116,12 +105,7 @@ pub async fn open(
         let request = url
             .into_client_request()
             .map_err(|_| AgentError::Config("invalid conversation URL".into()))?;
-        // No Nagle: a chunk must leave now. A small read buffer: tungstenite zero-fills it.
-        let ws_config = WebSocketConfig::default().read_buffer_size(8 * 1024);
-        let (mut ws, _response) =
-            tokio_tungstenite::connect_async_with_config(request, Some(ws_config), true)
-                .await
-                .map_err(upgrade_error)?;
+        let mut ws = ws_connect::upgrade(request).await?;
         send(&mut ws, &init).await?;
         let (input, output, early) = wait_for_metadata(&mut ws).await?;
         if !cfg.override_prompt && !call.history.is_empty() {
@@ -139,7 +123,6 @@ pub async fn open(
         })
     })
     .await
-    .map_err(|_| AgentError::Timeout)?
 }
 
 fn http_client(cell: &OnceLock<reqwest::Client>) -> Result<&reqwest::Client, AgentError> {
@@ -160,18 +143,6 @@ async fn send(ws: &mut Ws, msg: &ClientMessage) -> Result<(), AgentError> {
         .map_err(|e| AgentError::Protocol(format!("sending during set-up: {e}")))
 }
 
-/// Refused upgrades report only the HTTP status: bodies (and URLs) can carry secrets.
-fn upgrade_error(e: WsError) -> AgentError {
-    match e {
-        WsError::Http(response) => AgentError::Refused(format!("HTTP {}", response.status())),
-        WsError::Url(UrlError::UnableToConnect(_)) => {
-            AgentError::Refused("cannot connect to the conversation endpoint".into())
-        }
-        WsError::Url(e) => AgentError::Config(format!("invalid conversation URL: {e}")),
-        other => AgentError::Refused(format!("cannot connect: {other}")),
-    }
-}
-
 /// Reads until `conversation_initiation_metadata`, answering pings and keeping anything
 /// else for later. A close or an `error` fails the set-up.
 async fn wait_for_metadata(
@@ -183,10 +154,7 @@ async fn wait_for_metadata(
         let text = match msg {
             Message::Text(t) => t,
             Message::Close(frame) => {
-                let why = frame.map_or_else(
-                    || "no reason".to_string(),
-                    |f| format!("{} {}", f.code, f.reason),
-                );
+                let why = close_reason(frame.as_ref());
                 // How the service rejects a conversation it will not hold (e.g. overrides
                 // the agent forbids).
                 return Err(AgentError::Refused(format!(

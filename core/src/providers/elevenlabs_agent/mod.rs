@@ -23,15 +23,12 @@ mod wire_audio;
 use std::sync::{Arc, OnceLock};
 
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
-use tracing::{debug, Instrument};
+use tracing::debug;
 
 pub use config::ElevenLabsAgentConfig;
 
+use super::ws_session;
 use crate::agent::{Agent, AgentError, AgentPersona, AgentSession, CallInfo};
-
-/// Capacity of the input and event channels of a session.
-const CHANNEL_CAPACITY: usize = 256;
 
 pub struct ElevenLabsAgent {
     inner: Arc<Inner>,
@@ -68,8 +65,6 @@ impl Agent for ElevenLabsAgent {
         let inner = self.inner.clone();
         Box::pin(async move {
             let opened = connect::open(&inner.cfg, &inner.persona, &call, &inner.http).await?;
-            let (input_tx, input_rx) = mpsc::channel(CHANNEL_CAPACITY);
-            let (events_tx, events_rx) = mpsc::channel(CHANNEL_CAPACITY);
             let span = tracing::info_span!("elevenlabs_agent", call_id = %call.call_id);
             let state = state::ConversationState::new(
                 opened.input,
@@ -78,15 +73,8 @@ impl Agent for ElevenLabsAgent {
                 inner.cfg.answer_gap_ms,
             );
             let (input_rate, output_rate) = (opened.input.rate(), opened.output.rate());
-            tokio::spawn(
-                session::run(opened.ws, input_rx, events_tx, state, opened.early).instrument(span),
-            );
-            Ok(AgentSession {
-                input: input_tx,
-                events: events_rx,
-                input_rate,
-                output_rate,
-            })
+            let run = |input, events| session::run(opened.ws, input, events, state, opened.early);
+            Ok(ws_session::spawn(span, input_rate, output_rate, run))
         })
     }
 }
@@ -94,6 +82,10 @@ impl Agent for ElevenLabsAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
+    use crate::providers::test_support::{
+        assert_refused_hiding, closed_port, connect_error, env_has_key,
+    };
 
     #[tokio::test]
     async fn local_turns_and_missing_agent_are_config_errors() {
@@ -107,39 +99,29 @@ mod tests {
         };
         let agent = ElevenLabsAgent::new(cfg, persona);
         assert_eq!(agent.name(), "elevenlabs_agent");
-        let err = agent.connect(CallInfo::default()).await.err().unwrap();
+        let err = connect_error(&agent).await;
         assert!(matches!(err, AgentError::Config(_)), "{err}");
-        let err = ElevenLabsAgent::new(ElevenLabsAgentConfig::default(), Default::default())
-            .connect(CallInfo::default())
-            .await
-            .err()
-            .unwrap();
+        let agent = ElevenLabsAgent::new(ElevenLabsAgentConfig::default(), Default::default());
+        let err = connect_error(&agent).await;
         assert!(matches!(err, AgentError::Config(_)), "{err}");
     }
 
     #[tokio::test]
     async fn unreachable_server_is_refused_not_hung() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
+        let port = closed_port().await;
         for key in ["xi-secret-value", ""] {
-            if key.is_empty() && std::env::var("ELEVENLABS_API_KEY").is_ok() {
+            if key.is_empty() && env_has_key(&["ELEVENLABS_API_KEY"]) {
                 continue; // the environment would make the agent private
             }
             let cfg = ElevenLabsAgentConfig {
                 url: format!("ws://127.0.0.1:{port}/v1/convai/conversation"),
                 api_base: format!("http://127.0.0.1:{port}"),
                 agent_id: "agent_1".into(),
-                api_key: crate::config::Secret::new(key),
+                api_key: Secret::new(key),
                 ..Default::default()
             };
-            let err = ElevenLabsAgent::new(cfg, Default::default())
-                .connect(CallInfo::default())
-                .await
-                .err()
-                .unwrap();
-            assert!(matches!(err, AgentError::Refused(_)), "{err}");
-            assert!(!err.to_string().contains("xi-secret-value"));
+            let agent = ElevenLabsAgent::new(cfg, Default::default());
+            assert_refused_hiding(&agent, "xi-secret-value").await;
         }
     }
 }

@@ -1,35 +1,28 @@
 //! The task that owns one conversation's socket: caller input out, server messages in,
 //! pongs at once, and the quiet-gap timer that ends answers.
 //!
-//! Unlike the OpenAI session, the socket is read even while the events channel is full:
+//! Unlike the shared session loop ([`crate::providers::ws_session::run`], which OpenAI
+//! and Gemini use), the socket is read even while the events channel is full:
 //! ElevenLabs drops conversations that miss pongs, so a ping must be answered however
 //! slow the call is. Events wait in a local queue meanwhile; only when that queue is
 //! [`MAX_QUEUED`] long does reading stop (and back-pressure reach the server).
 
 use std::collections::VecDeque;
-use std::time::Duration;
 
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
-use tracing::{debug, warn};
+use tracing::debug;
 
 use super::client_messages::ClientMessage;
-use super::connect::Ws;
 use super::state::ConversationState;
 use crate::agent::{AgentEvent, AgentInput};
+use crate::providers::ws_connect::Ws;
+use crate::providers::ws_session::{close, close_reason, fatal, Sink};
 
-/// How long to wait for the server's Close reply after ours.
-const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Events held while the call is behind (about 100 s of 100 ms audio chunks).
 const MAX_QUEUED: usize = 1024;
-
-type Sink = SplitSink<Ws, Message>;
-type Stream = SplitStream<Ws>;
 
 pub async fn run(
     ws: Ws,
@@ -69,10 +62,7 @@ pub async fn run(
                     queue.extend(reaction.events);
                 }
                 Some(Ok(Message::Close(frame))) => {
-                    let why = frame.map_or_else(
-                        || "no reason".to_string(),
-                        |f| format!("{} {}", f.code, f.reason),
-                    );
+                    let why = close_reason(frame.as_ref());
                     return deliver_fatal(&events, queue, format!("ElevenLabs closed the conversation: {why}")).await;
                 }
                 // Queued WebSocket pongs go out with the next write; flush so they are not late.
@@ -126,35 +116,11 @@ async fn deliver_fatal(
     queue: VecDeque<AgentEvent>,
     message: String,
 ) {
-    warn!(%message, "ElevenLabs conversation over");
+    let error = fatal("ElevenLabs conversation", message);
     for event in queue {
         if events.send(event).await.is_err() {
             return;
         }
     }
-    let _ = events
-        .send(AgentEvent::Error {
-            message,
-            fatal: true,
-        })
-        .await;
-}
-
-/// Normal close: send ours, then give the server a moment to answer.
-async fn close(mut sink: Sink, mut stream: Stream) {
-    let frame = CloseFrame {
-        code: CloseCode::Normal,
-        reason: "".into(),
-    };
-    if sink.send(Message::Close(Some(frame))).await.is_err() {
-        return;
-    }
-    let _ = tokio::time::timeout(CLOSE_GRACE, async {
-        while let Some(Ok(msg)) = stream.next().await {
-            if msg.is_close() {
-                break;
-            }
-        }
-    })
-    .await;
+    let _ = events.send(error).await;
 }

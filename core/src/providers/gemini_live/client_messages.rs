@@ -167,20 +167,10 @@ pub fn setup(cfg: &GeminiLiveConfig, persona: &AgentPersona) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::ToolSpec;
+    use crate::providers::test_support;
 
     fn persona() -> AgentPersona {
-        AgentPersona {
-            instructions: "Você é um atendente.".into(),
-            voice: "Charon".into(),
-            language: "pt_BR".into(),
-            tools: vec![ToolSpec {
-                name: "lookup_customer".into(),
-                description: "Find a customer".into(),
-                parameters: json!({"type":"object","properties":{"phone":{"type":"string"}}}),
-            }],
-            local_turns: false,
-        }
+        test_support::persona("Charon", "pt_BR")
     }
 
     #[test]

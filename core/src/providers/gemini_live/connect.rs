@@ -1,14 +1,8 @@
 //! Opening a Gemini Live session: upgrade, `setup`, `setupComplete`, then the history.
 
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
 use super::client_messages::{self, ClientMessage};
@@ -16,8 +10,8 @@ use super::config::GeminiLiveConfig;
 use super::server_messages::ServerMessage;
 use crate::agent::{AgentError, AgentPersona, Role};
 use crate::config::Secret;
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::providers::ws_connect::{self, require_ws_url, secret_header, Ws};
+use crate::providers::ws_session::close_reason;
 
 /// A socket whose session is set up (and primed with `history`), all within the budget.
 pub async fn open(
@@ -29,15 +23,8 @@ pub async fn open(
     let request = build_request(cfg, &key)?;
     let setup = ClientMessage::Setup(client_messages::setup(cfg, persona));
     let history = history_message(history);
-    let budget = Duration::from_millis(cfg.connect_timeout_ms);
-    tokio::time::timeout(budget, async {
-        // No Nagle: 20 ms audio frames must leave now. A small read buffer: tungstenite
-        // zero-fills all of it on every read.
-        let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
-        let (mut ws, _response) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-                .await
-                .map_err(upgrade_error)?;
+    ws_connect::within(cfg.connect_timeout_ms, async {
+        let mut ws = ws_connect::upgrade(request).await?;
         send(&mut ws, &setup, "setup").await?;
         wait_for_setup_complete(&mut ws).await?;
         if let Some(history) = history {
@@ -46,7 +33,6 @@ pub async fn open(
         Ok(ws)
     })
     .await
-    .map_err(|_| AgentError::Timeout)?
 }
 
 async fn send(ws: &mut Ws, msg: &ClientMessage, what: &str) -> Result<(), AgentError> {
@@ -103,32 +89,15 @@ fn build_request(cfg: &GeminiLiveConfig, key: &Secret) -> Result<http::Request<(
             cfg.model
         )));
     }
-    if !(cfg.url.starts_with("wss://") || cfg.url.starts_with("ws://")) {
-        return Err(AgentError::Config(format!(
-            "url must start with wss:// or ws://, got {:?}",
-            cfg.url
-        )));
-    }
+    require_ws_url(&cfg.url)?;
     let mut request = cfg
         .url
         .as_str()
         .into_client_request()
         .map_err(|e| AgentError::Config(format!("invalid url {:?}: {e}", cfg.url)))?;
-    let mut header = HeaderValue::from_str(key.expose()).map_err(|_| {
-        AgentError::Config("API key contains characters not allowed in a header".into())
-    })?;
-    header.set_sensitive(true);
+    let header = secret_header(key.expose())?;
     request.headers_mut().insert("x-goog-api-key", header);
     Ok(request)
-}
-
-/// Refused upgrades report only the HTTP status: bodies can echo parts of the key.
-fn upgrade_error(e: WsError) -> AgentError {
-    match e {
-        WsError::Http(response) => AgentError::Refused(format!("HTTP {}", response.status())),
-        WsError::Url(e) => AgentError::Config(format!("invalid url: {e}")),
-        other => AgentError::Refused(format!("cannot connect: {other}")),
-    }
 }
 
 /// Reads until `setupComplete`; a close (Gemini closes on a bad setup, code 1007 with the
@@ -141,10 +110,7 @@ async fn wait_for_setup_complete(ws: &mut Ws) -> Result<(), AgentError> {
             Message::Text(t) => ServerMessage::parse(t.as_bytes()),
             Message::Binary(b) => ServerMessage::parse(b),
             Message::Close(frame) => {
-                let why = frame.as_ref().map_or_else(
-                    || "no reason".into(),
-                    |f| format!("{} {}", f.code, f.reason),
-                );
+                let why = close_reason(frame.as_ref());
                 return Err(AgentError::Protocol(format!(
                     "closed while waiting for setupComplete: {why}"
                 )));
@@ -165,6 +131,7 @@ async fn wait_for_setup_complete(ws: &mut Ws) -> Result<(), AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::assert_config_errors_hiding;
 
     #[test]
     fn request_carries_the_key_header_only() {
@@ -185,20 +152,16 @@ mod tests {
             model: "a b&c".into(),
             ..Default::default()
         };
-        assert!(matches!(
-            build_request(&bad_model, &Secret::new("k")),
-            Err(AgentError::Config(_))
-        ));
         let bad_url = GeminiLiveConfig {
             url: "https://generativelanguage.googleapis.com".into(),
             ..Default::default()
         };
-        assert!(matches!(
+        let results = [
+            build_request(&bad_model, &Secret::new("k")),
             build_request(&bad_url, &Secret::new("k")),
-            Err(AgentError::Config(_))
-        ));
-        let err = build_request(&GeminiLiveConfig::default(), &Secret::new("AIza\nx")).unwrap_err();
-        assert!(!err.to_string().contains("AIza"));
+            build_request(&Default::default(), &Secret::new("AIza\nx")),
+        ];
+        assert_config_errors_hiding(results, "AIza");
     }
 
     #[test]

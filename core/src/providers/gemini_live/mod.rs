@@ -1,8 +1,8 @@
 //! Google Gemini Live (BidiGenerateContent over WebSocket) as an [`Agent`].
 //!
 //! Wire facts: /work/shared/reference/providers.md §0 and §2. One task per session owns
-//! the socket (`session.rs`); the protocol rules live in `state.rs` so they are tested
-//! without sockets.
+//! the socket ([`super::ws_session`], driven through `session.rs`); the protocol rules
+//! live in `state.rs` so they are tested without sockets.
 //!
 //! Caller audio goes up as PCM16 16 kHz, agent audio comes back as PCM16 24 kHz. Gemini's
 //! own activity detection ends turns and signals barge-in (`interrupted`), unless the
@@ -20,15 +20,12 @@ mod state;
 use std::sync::Arc;
 
 use futures_util::future::BoxFuture;
-use tokio::sync::mpsc;
-use tracing::Instrument;
 
 pub use config::GeminiLiveConfig;
 
+use super::ws_session;
 use crate::agent::{Agent, AgentError, AgentPersona, AgentSession, CallInfo};
 
-/// Capacity of the input and event channels of a session.
-const CHANNEL_CAPACITY: usize = 256;
 /// Rate of the caller audio the API takes (PCM16 mono).
 pub const INPUT_RATE: u32 = 16_000;
 /// Rate of the agent audio the API sends (PCM16 mono).
@@ -60,17 +57,10 @@ impl Agent for GeminiLiveAgent {
         let inner = self.inner.clone();
         Box::pin(async move {
             let ws = connect::open(&inner.cfg, &inner.persona, &call.history).await?;
-            let (input_tx, input_rx) = mpsc::channel(CHANNEL_CAPACITY);
-            let (events_tx, events_rx) = mpsc::channel(CHANNEL_CAPACITY);
             let span = tracing::info_span!("gemini_live", call_id = %call.call_id);
             let state = state::ConversationState::new(inner.persona.local_turns);
-            tokio::spawn(session::run(ws, input_rx, events_tx, state).instrument(span));
-            Ok(AgentSession {
-                input: input_tx,
-                events: events_rx,
-                input_rate: INPUT_RATE,
-                output_rate: OUTPUT_RATE,
-            })
+            let run = |input, events| ws_session::run(ws, input, events, state);
+            Ok(ws_session::spawn(span, INPUT_RATE, OUTPUT_RATE, run))
         })
     }
 }
@@ -78,38 +68,24 @@ impl Agent for GeminiLiveAgent {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Secret;
+    use crate::providers::test_support::{assert_key_required, assert_refused_hiding, closed_port};
 
     #[tokio::test]
     async fn missing_key_is_a_config_error() {
-        // Only meaningful when the environment has no key; skip otherwise.
-        let has_key = ["GEMINI_API_KEY", "GOOGLE_API_KEY"]
-            .iter()
-            .any(|k| std::env::var(k).is_ok_and(|v| !v.trim().is_empty()));
-        if has_key {
-            return;
-        }
         let agent = GeminiLiveAgent::new(GeminiLiveConfig::default(), Default::default());
         assert_eq!(agent.name(), "gemini_live");
-        let err = agent.connect(CallInfo::default()).await.err().unwrap();
-        assert!(matches!(err, AgentError::Config(_)), "{err}");
+        assert_key_required(&agent, &["GEMINI_API_KEY", "GOOGLE_API_KEY"]).await;
     }
 
     #[tokio::test]
     async fn unreachable_server_is_refused_not_hung() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        drop(listener);
         let cfg = GeminiLiveConfig {
-            url: format!("ws://127.0.0.1:{port}/ws/x"),
-            api_key: crate::config::Secret::new("AIza-secret-value"),
+            url: format!("ws://127.0.0.1:{}/ws/x", closed_port().await),
+            api_key: Secret::new("AIza-secret-value"),
             ..Default::default()
         };
-        let err = GeminiLiveAgent::new(cfg, Default::default())
-            .connect(CallInfo::default())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(err, AgentError::Refused(_)), "{err}");
-        assert!(!err.to_string().contains("AIza-secret-value"));
+        let agent = GeminiLiveAgent::new(cfg, Default::default());
+        assert_refused_hiding(&agent, "AIza-secret-value").await;
     }
 }

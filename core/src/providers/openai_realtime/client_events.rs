@@ -180,20 +180,10 @@ pub fn session_update(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::ToolSpec;
+    use crate::providers::test_support;
 
     fn persona() -> AgentPersona {
-        AgentPersona {
-            instructions: "Você é um atendente.".into(),
-            voice: "marin".into(),
-            language: "pt-BR".into(),
-            tools: vec![ToolSpec {
-                name: "lookup_customer".into(),
-                description: "Find a customer".into(),
-                parameters: json!({"type":"object","properties":{"phone":{"type":"string"}}}),
-            }],
-            local_turns: false,
-        }
+        test_support::persona("marin", "pt-BR")
     }
 
     #[test]

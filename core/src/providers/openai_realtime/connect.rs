@@ -1,14 +1,9 @@
 //! Opening a Realtime session: upgrade, `session.created`, `session.update`, `session.updated`.
 
-use std::time::Duration;
-
 use futures_util::{SinkExt, StreamExt};
-use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::tungstenite::Message;
 use tracing::debug;
 
 use super::client_events::{session_update, ClientEvent};
@@ -17,8 +12,7 @@ use super::server_events::ServerEvent;
 use super::wire_audio::WireAudio;
 use crate::agent::{AgentError, AgentPersona, Role};
 use crate::config::Secret;
-
-pub type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+use crate::providers::ws_connect::{self, require_ws_url, secret_header, Ws};
 
 /// A socket whose session is configured and ready for audio, all within the connect budget.
 pub async fn open(
@@ -29,15 +23,8 @@ pub async fn open(
 ) -> Result<Ws, AgentError> {
     let key = api_key(cfg)?;
     let request = build_request(cfg, &key)?;
-    let budget = Duration::from_millis(cfg.connect_timeout_ms);
-    tokio::time::timeout(budget, async {
-        // No Nagle: a 20 ms audio append must leave now, not wait for the last one's ACK.
-        // A small read buffer: tungstenite zero-fills all of it on every read.
-        let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
-        let (mut ws, _response) =
-            tokio_tungstenite::connect_async_with_config(request, Some(config), true)
-                .await
-                .map_err(upgrade_error)?;
+    ws_connect::within(cfg.connect_timeout_ms, async {
+        let mut ws = ws_connect::upgrade(request).await?;
         wait_for(&mut ws, "session.created").await?;
         let update = ClientEvent::SessionUpdate {
             session: session_update(cfg, persona, wire),
@@ -66,7 +53,6 @@ pub async fn open(
         Ok(ws)
     })
     .await
-    .map_err(|_| AgentError::Timeout)?
 }
 
 /// The configured key, else `OPENAI_API_KEY`.
@@ -97,36 +83,19 @@ fn build_request(
             cfg.model
         )));
     }
-    if !(cfg.url.starts_with("wss://") || cfg.url.starts_with("ws://")) {
-        return Err(AgentError::Config(format!(
-            "url must start with wss:// or ws://, got {:?}",
-            cfg.url
-        )));
-    }
+    require_ws_url(&cfg.url)?;
     let sep = if cfg.url.contains('?') { '&' } else { '?' };
     let url = format!("{}{sep}model={}", cfg.url, cfg.model);
     let mut request = url
         .into_client_request()
         .map_err(|e| AgentError::Config(format!("invalid url {:?}: {e}", cfg.url)))?;
-    let mut auth = HeaderValue::from_str(&format!("Bearer {}", key.expose())).map_err(|_| {
-        AgentError::Config("API key contains characters not allowed in a header".into())
-    })?;
-    auth.set_sensitive(true);
+    let auth = secret_header(&format!("Bearer {}", key.expose()))?;
     let headers = request.headers_mut();
     headers.insert(http::header::AUTHORIZATION, auth);
     if cfg.protocol == Protocol::Beta {
         headers.insert("OpenAI-Beta", HeaderValue::from_static("realtime=v1"));
     }
     Ok(request)
-}
-
-/// Refused upgrades report only the HTTP status: bodies can echo parts of the key.
-fn upgrade_error(e: WsError) -> AgentError {
-    match e {
-        WsError::Http(response) => AgentError::Refused(format!("HTTP {}", response.status())),
-        WsError::Url(e) => AgentError::Config(format!("invalid url: {e}")),
-        other => AgentError::Refused(format!("cannot connect: {other}")),
-    }
 }
 
 /// Reads until the event `wanted`; an `error` event or a closed socket fails the set-up.
@@ -160,6 +129,7 @@ async fn wait_for(ws: &mut Ws, wanted: &str) -> Result<(), AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::test_support::assert_config_errors_hiding;
 
     #[test]
     fn request_carries_model_auth_and_beta_header() {
@@ -183,20 +153,15 @@ mod tests {
             model: "a b&c".into(),
             ..Default::default()
         };
-        assert!(matches!(
-            build_request(&bad_model, &Secret::new("k")),
-            Err(AgentError::Config(_))
-        ));
         let bad_url = OpenAiRealtimeConfig {
             url: "https://api.openai.com".into(),
             ..Default::default()
         };
-        assert!(matches!(
+        let results = [
+            build_request(&bad_model, &Secret::new("k")),
             build_request(&bad_url, &Secret::new("k")),
-            Err(AgentError::Config(_))
-        ));
-        let bad_key = Secret::new("sk\nx");
-        let err = build_request(&OpenAiRealtimeConfig::default(), &bad_key).unwrap_err();
-        assert!(!err.to_string().contains("sk"));
+            build_request(&Default::default(), &Secret::new("sk\nx")),
+        ];
+        assert_config_errors_hiding(results, "sk");
     }
 }
