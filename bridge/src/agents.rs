@@ -11,8 +11,21 @@ use voice_core::providers::openai_realtime::OpenAiRealtimeAgent;
 use crate::config::{AgentSettings, BridgeConfig, ProviderKind};
 
 /// The agent `settings` describe, spoken by provider `kind` (its own, or a fallback).
-pub fn build(cfg: &BridgeConfig, settings: &AgentSettings, kind: ProviderKind) -> Arc<dyn Agent> {
+/// `new_conversation`: nothing was said yet, so a text-only greeting is the agent's to say
+/// (a greeting with audio is the bridge's, played before the agent is even connected).
+pub fn build(
+    cfg: &BridgeConfig,
+    settings: &AgentSettings,
+    kind: ProviderKind,
+    new_conversation: bool,
+) -> Arc<dyn Agent> {
+    let greeting = &settings.prompts.greeting;
     let persona = AgentPersona {
+        greeting: if new_conversation && greeting.file.is_empty() {
+            greeting.text.clone()
+        } else {
+            String::new()
+        },
         instructions: settings.instructions.clone(),
         voice: settings.voice.clone(),
         language: settings.language.clone(),

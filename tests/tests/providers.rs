@@ -481,3 +481,74 @@ async fn a_provider_dropping_mid_call_falls_back_with_dead_air_under_2s() {
     assert_eq!(h.state.metrics.provider_failovers.get(), 2);
     h.stop().await;
 }
+
+/// A greeting configured as text only: the agent says it first, whatever the provider.
+async fn text_greeting(kind: &str) {
+    const TEXT: &str = "Olá, aqui é a assistente da clínica.";
+    let others = OtherFakes {
+        gemini: Some(gemini(None)),
+        elevenlabs: Some(elevenlabs(None)),
+    };
+    let (h, switch) = bridge(
+        Provider::Gemini,
+        others,
+        &format!("[agent.prompts]\ngreeting = {{ file = \"\", text = \"{TEXT}\" }}\n"),
+        &[("VOICE_BRIDGE__AGENT__PROVIDER", kind)],
+    )
+    .await;
+    let mut call = spec(
+        &h,
+        &switch,
+        "text-greeting-1",
+        vec![CallerTurn::new("Bom dia!")],
+    );
+    call.lead_in = Duration::from_secs(5); // the caller waits to be greeted
+    let report = run_call(call).await;
+    assert_eq!(report.error_total(), 0, "{:?}", report.errors);
+    assert!(
+        report.greeting_audio_ms >= reply_ms() - 100.0,
+        "{kind}: {report:#?}"
+    );
+    assert!(report.turns[0].answer_audio_ms > 0.0, "{kind}: {report:#?}");
+    match kind {
+        "openai_realtime" => {
+            let items = h.fake.stats().client_events;
+            assert_eq!(
+                items.iter().filter(|e| *e == "response.create").count(),
+                1,
+                "{items:?}"
+            );
+        }
+        "gemini_live" => {
+            let stats = h.gemini.as_ref().unwrap().stats();
+            assert_eq!(
+                stats.caller_turns, 2,
+                "the greeting request and the caller's turn"
+            );
+        }
+        _ => {
+            let stats = h.elevenlabs.as_ref().unwrap().stats();
+            assert_eq!(
+                stats.init_overrides.unwrap()["agent"]["first_message"],
+                TEXT
+            );
+        }
+    }
+    assert_eq!(protocol_errors(&h), Vec::<String>::new());
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_text_greeting() {
+    text_greeting("openai_realtime").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gemini_text_greeting() {
+    text_greeting("gemini_live").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn elevenlabs_text_greeting() {
+    text_greeting("elevenlabs_agent").await;
+}

@@ -95,7 +95,12 @@ impl Call {
         kind: ProviderKind,
         history: Vec<(voice_core::agent::Role, String)>,
     ) {
-        let agent = agents::build(&self.state.config, &self.settings.agent, kind);
+        let agent = agents::build(
+            &self.state.config,
+            &self.settings.agent,
+            kind,
+            history.is_empty(),
+        );
         let info = CallInfo {
             history,
             ..self.info.clone()

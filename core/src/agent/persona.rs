@@ -16,6 +16,19 @@ pub struct AgentPersona {
     /// The call detects turns itself (local VAD + Smart Turn) and sends
     /// [`crate::agent::AgentInput::EndOfTurn`]; the provider's turn detection is off.
     pub local_turns: bool,
+    /// A greeting the agent says first, as soon as it is connected (empty: none). Only for
+    /// a new conversation: a reconnect's history already has one.
+    pub greeting: String,
+}
+
+impl AgentPersona {
+    /// The words of the greeting, as the instruction that makes a model say them.
+    pub fn greeting_instruction(&self) -> Option<String> {
+        let text = self.greeting.trim();
+        (!text.is_empty()).then(|| {
+            format!("The call has just started. Greet the caller by saying exactly this, and nothing else: \"{text}\"")
+        })
+    }
 }
 
 /// A function the agent may call. `parameters` is a JSON Schema object.

@@ -69,5 +69,6 @@ pub fn persona(voice: &str, language: &str) -> AgentPersona {
             parameters: json!({"type":"object","properties":{"phone":{"type":"string"}}}),
         }],
         local_turns: false,
+        greeting: String::new(),
     }
 }

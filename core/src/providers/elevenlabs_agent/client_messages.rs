@@ -115,6 +115,8 @@ fn config_override(persona: &AgentPersona, history: &[(Role, String)]) -> Value 
     }
     if !history.is_empty() {
         agent.insert("first_message".into(), "".into());
+    } else if !persona.greeting.trim().is_empty() {
+        agent.insert("first_message".into(), persona.greeting.trim().into());
     }
     let mut over = Map::new();
     over.insert("agent".into(), Value::Object(agent));
@@ -181,6 +183,30 @@ mod tests {
             &CallInfo::default(),
         );
         assert_eq!(bare, json!({"type": "conversation_initiation_client_data"}));
+    }
+
+    #[test]
+    fn a_text_greeting_is_the_first_message_of_a_new_conversation_only() {
+        let greeter = AgentPersona {
+            greeting: "Olá, aqui é a clínica.".into(),
+            ..persona()
+        };
+        let v = initiation(
+            &ElevenLabsAgentConfig::default(),
+            &greeter,
+            &CallInfo::default(),
+        );
+        let agent = &v["conversation_config_override"]["agent"];
+        assert_eq!(agent["first_message"], "Olá, aqui é a clínica.");
+        let reconnect = CallInfo {
+            history: vec![(Role::Agent, "Olá.".into())],
+            ..Default::default()
+        };
+        let v = initiation(&ElevenLabsAgentConfig::default(), &greeter, &reconnect);
+        assert_eq!(
+            v["conversation_config_override"]["agent"]["first_message"],
+            ""
+        );
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub async fn open(
     let key = api_key(cfg, |name| std::env::var(name).ok())?;
     let request = build_request(cfg, &key)?;
     let setup = ClientMessage::Setup(client_messages::setup(cfg, persona));
-    let history = history_message(history);
+    let history = history_message(history).or_else(|| greeting_message(persona));
     ws_connect::within(cfg.connect_timeout_ms, async {
         let mut ws = ws_connect::upgrade(request).await?;
         send(&mut ws, &setup, "setup").await?;
@@ -39,6 +39,14 @@ async fn send(ws: &mut Ws, msg: &ClientMessage, what: &str) -> Result<(), AgentE
     ws.send(Message::text(msg.to_json()))
         .await
         .map_err(|e| AgentError::Protocol(format!("sending {what}: {e}")))
+}
+
+/// A new conversation with a greeting: a user turn asking the model to say it.
+fn greeting_message(persona: &AgentPersona) -> Option<ClientMessage> {
+    Some(ClientMessage::Content {
+        turns: vec![(Role::Caller, persona.greeting_instruction()?)],
+        turn_complete: true,
+    })
 }
 
 /// The conversation so far as one `clientContent`. It asks for an answer only when the
@@ -188,6 +196,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(api_key(&configured, env(&[])).unwrap().expose(), "c");
+    }
+
+    #[test]
+    fn a_text_greeting_is_asked_for_as_a_first_turn() {
+        let persona = AgentPersona {
+            greeting: "Olá, aqui é a clínica.".into(),
+            ..AgentPersona::default()
+        };
+        let Some(ClientMessage::Content {
+            turns,
+            turn_complete,
+        }) = greeting_message(&persona)
+        else {
+            panic!("no greeting turn");
+        };
+        assert!(turn_complete);
+        assert_eq!(turns.len(), 1);
+        assert!(
+            turns[0].1.contains("\"Olá, aqui é a clínica.\""),
+            "{}",
+            turns[0].1
+        );
+        assert_eq!(greeting_message(&AgentPersona::default()), None);
     }
 
     #[test]

@@ -28,6 +28,9 @@ pub enum ClientEvent {
     Commit {},
     #[serde(rename = "response.create")]
     ResponseCreate {},
+    /// A response with its own instructions (the greeting).
+    #[serde(rename = "response.create")]
+    ResponseCreateWith { response: Value },
     #[serde(rename = "response.cancel")]
     ResponseCancel {},
 }

@@ -45,6 +45,11 @@ pub async fn open(
         {
             lines.push(ClientEvent::ResponseCreate {});
         }
+        if let (true, Some(instructions)) = (history.is_empty(), persona.greeting_instruction()) {
+            lines.push(ClientEvent::ResponseCreateWith {
+                response: serde_json::json!({ "instructions": instructions }),
+            });
+        }
         for line in lines {
             ws.send(Message::text(line.to_json()))
                 .await
