@@ -11,6 +11,7 @@
 pub mod agent;
 pub mod audio;
 pub mod config;
+pub mod db;
 pub mod esl;
 pub mod onnx;
 pub mod providers;

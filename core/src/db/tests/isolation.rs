@@ -1,0 +1,261 @@
+//! Row-level security: every read and write path tried with another tenant's ids.
+
+use super::fixtures::*;
+use super::*;
+
+/// Runs `body` with tenants A and B, each with a row in every table; afterwards checks that
+/// B's rows are all still there, unchanged.
+async fn with_two_tenants<F, Fut>(body: F)
+where
+    F: FnOnce(Db, Rows, Rows) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    with_migrated(4, |db| async move {
+        let a = populate(&db, "a.example").await;
+        let b = populate(&db, "b.example").await;
+        body(db.clone(), a, b).await;
+        assert_untouched(&db, b).await;
+    })
+    .await;
+}
+
+async fn assert_untouched(db: &Db, b: Rows) {
+    for (table, id) in b.by_table() {
+        let sql = format!("SELECT count(*) FROM {table} WHERE id = $1");
+        let n = db
+            .admin(move |tx| {
+                Box::pin(async move {
+                    let row = tx.query_one(&sql, &[id.param()]).await?;
+                    Ok::<i64, DbError>(row.try_get(0)?)
+                })
+            })
+            .await
+            .expect(table);
+        assert_eq!(n, 1, "B's {table} row is still there");
+    }
+    let row = db
+        .admin(move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_one(
+                        "SELECT a.prompt, p.priority, d.body, k.revoked_at IS NULL, m.calls,
+                                t.timezone
+                         FROM agents a, provider_instances p, knowledge_documents d,
+                              api_keys k, daily_metrics m, tenants t
+                         WHERE a.id = $1 AND p.id = $2 AND d.id = $3 AND k.id = $4
+                               AND m.id = $5 AND t.id = $6",
+                        &[
+                            &b.agent,
+                            &b.provider,
+                            &b.document,
+                            &b.key,
+                            &b.metric,
+                            &b.tenant,
+                        ],
+                    )
+                    .await?;
+                Ok::<_, DbError>((
+                    row.try_get::<_, String>(0)?,
+                    row.try_get::<_, i32>(1)?,
+                    row.try_get::<_, String>(2)?,
+                    row.try_get::<_, bool>(3)?,
+                    row.try_get::<_, i64>(4)?,
+                    row.try_get::<_, String>(5)?,
+                ))
+            })
+        })
+        .await
+        .expect("read B's rows");
+    assert_eq!(
+        row,
+        (
+            "Você atende a recepção.".to_string(),
+            10,
+            "Atendemos das 8h às 18h.".to_string(),
+            true,
+            1,
+            "America/Sao_Paulo".to_string()
+        ),
+        "B's rows are unchanged"
+    );
+}
+
+#[tokio::test]
+async fn a_tenant_reads_only_its_own_rows() {
+    with_two_tenants(|db, a, _b| async move {
+        for (table, _) in a.by_table() {
+            let key = if table == "tenants" {
+                "id"
+            } else {
+                "tenant_id"
+            };
+            let sql = format!("SELECT {key} FROM {table}");
+            let owners = db
+                .with_tenant(a.tenant, move |tx| {
+                    Box::pin(async move {
+                        let rows = tx.query(&sql, &[]).await?;
+                        rows.iter()
+                            .map(|r| r.try_get::<_, Uuid>(0))
+                            .collect::<Result<Vec<_>, _>>()
+                            .map_err(DbError::from)
+                    })
+                })
+                .await
+                .expect(table);
+            assert_eq!(owners, vec![a.tenant], "{table}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn another_tenants_rows_cannot_be_selected_updated_or_deleted_by_id() {
+    with_two_tenants(|db, a, b| async move {
+        for (table, id) in b.by_table() {
+            let sql = format!("SELECT 1 FROM {table} WHERE id = $1");
+            let n = as_tenant(&db, a.tenant, sql, Some(id)).await.expect(table);
+            assert_eq!(n, 0, "select B's {table} row");
+        }
+        for (table, set) in [
+            ("tenants", "timezone = 'UTC'"),
+            ("agents", "prompt = 'hijacked'"),
+            ("provider_instances", "priority = 0"),
+            ("knowledge_documents", "body = 'hijacked'"),
+            ("api_keys", "revoked_at = now()"),
+            ("daily_metrics", "calls = 999"),
+        ] {
+            let sql = format!("UPDATE {table} SET {set} WHERE id = $1");
+            let n = as_tenant(&db, a.tenant, sql, b.id_in(table))
+                .await
+                .expect(table);
+            assert_eq!(n, 0, "update B's {table} row");
+        }
+        for table in [
+            "agents",
+            "provider_instances",
+            "knowledge_documents",
+            "api_keys",
+            "daily_metrics",
+        ] {
+            let sql = format!("DELETE FROM {table} WHERE id = $1");
+            let n = as_tenant(&db, a.tenant, sql, b.id_in(table))
+                .await
+                .expect(table);
+            assert_eq!(n, 0, "delete B's {table} row");
+        }
+        // Statements without a WHERE reach A's rows only (one in each table).
+        for sql in [
+            "UPDATE tenants SET timezone = 'UTC'",
+            "UPDATE agents SET prompt = 'changed'",
+            "DELETE FROM knowledge_documents",
+            "DELETE FROM provider_instances",
+        ] {
+            let n = as_tenant(&db, a.tenant, sql, None).await.expect(sql);
+            assert_eq!(n, 1, "{sql}");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn writes_with_another_tenants_ids_are_refused() {
+    with_two_tenants(|db, a, b| async move {
+        let with_ids = |sql: &str| {
+            sql.replace("{a}", &a.tenant.to_string())
+                .replace("{b}", &b.tenant.to_string())
+                .replace("{b_agent}", &b.agent.to_string())
+                .replace("{hash}", &hex(&random_hash()))
+        };
+        // Rows of B, or rows moved to B: the policies' WITH CHECK refuses them.
+        let denied = [
+            "INSERT INTO agents (tenant_id, name) VALUES ('{b}', 'x')",
+            "INSERT INTO provider_instances (tenant_id, kind, name) VALUES ('{b}', 'groq', 'x')",
+            "INSERT INTO knowledge_documents (tenant_id, body) VALUES ('{b}', 'x')",
+            "INSERT INTO api_keys (tenant_id, role, prefix, key_hash)
+             VALUES ('{b}', 'viewer', 'vk_x', '\\x{hash}')",
+            "INSERT INTO events (tenant_id, kind) VALUES ('{b}', 'call.started')",
+            "INSERT INTO daily_metrics (tenant_id, day) VALUES ('{b}', current_date)",
+            "UPDATE agents SET tenant_id = '{b}'",
+            "UPDATE provider_instances SET tenant_id = '{b}'",
+            "UPDATE knowledge_documents SET tenant_id = '{b}'",
+            "UPDATE api_keys SET tenant_id = '{b}'",
+            "UPDATE daily_metrics SET tenant_id = '{b}'",
+            // What voice_app has no grant for at all.
+            "INSERT INTO tenants (domain_uuid, domain_name)
+             VALUES (gen_random_uuid(), 'c.example')",
+            "UPDATE tenants SET domain_name = 'c.example'",
+            "DELETE FROM tenants WHERE id = '{b}'",
+            "UPDATE events SET tenant_id = '{b}'",
+            "SELECT 1 FROM schema_migrations",
+        ];
+        for sql in denied {
+            let result = as_tenant(&db, a.tenant, with_ids(sql), None).await;
+            assert_denied(result, sql, "42501");
+        }
+        let sql = with_ids("INSERT INTO agents (tenant_id, name) VALUES ('{b}', 'x')");
+        let err = as_tenant(&db, a.tenant, sql, None).await.unwrap_err();
+        assert!(err.to_string().contains("row-level security"), "{err}");
+
+        // A's own rows may not point at B's agent. Foreign-key checks ignore row-level
+        // security, so this is the composite key's and the events trigger's work.
+        for sql in [
+            "INSERT INTO knowledge_documents (tenant_id, agent_id, body)
+             VALUES ('{a}', '{b_agent}', 'x')",
+            "INSERT INTO events (tenant_id, agent_id, kind)
+             VALUES ('{a}', '{b_agent}', 'call.started')",
+        ] {
+            let result = as_tenant(&db, a.tenant, with_ids(sql), None).await;
+            assert_denied(result, sql, "23503");
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_scope_ends_with_the_transaction() {
+    // One connection, so every transaction below reuses the one with_tenant used.
+    with_migrated(1, |db| async move {
+        let a = populate(&db, "a.example").await;
+        let (user, setting) = db
+            .admin(|tx| {
+                Box::pin(async move {
+                    let row = tx
+                        .query_one(
+                            "SELECT current_user::text, current_setting('app.tenant_id', true)",
+                            &[],
+                        )
+                        .await?;
+                    Ok::<(String, Option<String>), DbError>((row.try_get(0)?, row.try_get(1)?))
+                })
+            })
+            .await
+            .expect("read settings");
+        assert_ne!(user, APP_ROLE, "the role does not outlive the transaction");
+        // Once set in a session, a custom setting reads '' (not NULL) afterwards: the
+        // policies must treat that as "no tenant", not fail on ''::uuid.
+        assert_eq!(setting.as_deref(), Some(""));
+        let seen = db
+            .admin(|tx| {
+                Box::pin(async move {
+                    tx.batch_execute("SET LOCAL ROLE voice_app").await?;
+                    let mut seen = 0i64;
+                    for table in TENANT_TABLES.iter().chain(&["tenants"]) {
+                        let row = tx
+                            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+                            .await?;
+                        seen += row.try_get::<_, i64>(0)?;
+                    }
+                    Ok::<i64, DbError>(seen)
+                })
+            })
+            .await
+            .expect("voice_app without a tenant");
+        assert_eq!(seen, 0, "no tenant set: no rows");
+        // The rows are there for the tenant itself.
+        let n = as_tenant(&db, a.tenant, "SELECT 1 FROM agents", None)
+            .await
+            .expect("agents");
+        assert_eq!(n, 1);
+    })
+    .await;
+}
