@@ -30,7 +30,7 @@ impl Db {
     /// `Err`. The future may borrow only the transaction: the closure owns (moves in) what
     /// else it uses. The whole future is `Send`, so it can run in spawned tasks and handlers.
     ///
-    /// ```ignore
+    /// ```text
     /// let names = db.with_tenant(tenant, |tx| Box::pin(async move {
     ///     let rows = tx.query("SELECT name FROM agents", &[]).await?;
     ///     Ok::<_, DbError>(rows.iter().map(|r| r.get::<_, String>(0)).collect::<Vec<_>>())
