@@ -119,10 +119,16 @@ pub struct PromptAudio {
     pub samples: Vec<i16>,
 }
 
-/// Every prompt of every agent, read at start.
+/// Every prompt of every agent, read at start. Keyed by the settings' own words
+/// (`dir`, `file`): where an empty `dir` points is worked out once, at load, not at every
+/// play.
 #[derive(Debug, Default)]
 pub struct Prompts {
-    audio: HashMap<PathBuf, Arc<PromptAudio>>,
+    audio: HashMap<(String, String), Arc<PromptAudio>>,
+}
+
+fn key(settings: &PromptSettings, kind: PromptKind) -> (String, String) {
+    (settings.dir.clone(), settings.get(kind).file.clone())
 }
 
 const ALL: [PromptKind; 4] = [
@@ -140,7 +146,8 @@ impl Prompts {
                 let Some(path) = agent.prompts.path(kind) else {
                     continue;
                 };
-                if audio.contains_key(&path) {
+                let key = key(&agent.prompts, kind);
+                if audio.contains_key(&key) {
                     continue;
                 }
                 let prompt = read(&path).map_err(|e| {
@@ -150,14 +157,14 @@ impl Prompts {
                         path.display()
                     )
                 })?;
-                audio.insert(path, Arc::new(prompt));
+                audio.insert(key, Arc::new(prompt));
             }
         }
         Ok(Self { audio })
     }
 
     pub fn get(&self, settings: &PromptSettings, kind: PromptKind) -> Option<Arc<PromptAudio>> {
-        self.audio.get(&settings.path(kind)?).cloned()
+        self.audio.get(&key(settings, kind)).cloned()
     }
 }
 

@@ -124,7 +124,7 @@ impl Call {
     /// Every provider failed: hand over to a human, or apologise and hang up.
     async fn last_resort(&mut self) -> Option<End> {
         match self.settings.agent.failover.last_resort {
-            LastResort::Transfer => self.hand_over(PROVIDER_FAILURE).await,
+            LastResort::Transfer => self.hand_over(PROVIDER_FAILURE, false).await,
             LastResort::Apology => {
                 self.clear_playout(Instant::now()).await;
                 self.play_prompt(PromptKind::Apology);

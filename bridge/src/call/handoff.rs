@@ -11,6 +11,7 @@ use voice_core::agent::Role;
 
 use super::{Agent, Call, End};
 use crate::prompts::PromptKind;
+use crate::text::fold;
 
 /// While an action waits for the agent's last words, how often to look.
 const POLL: Duration = Duration::from_millis(100);
@@ -67,11 +68,11 @@ impl Pending {
 }
 
 impl Call {
-    /// Hands the call to a human: the hand-over prompt (unless the agent announces it
-    /// itself), then the transfer. `None` when there is nowhere to transfer to: then the
+    /// Hands the call to a human: the hand-over prompt (unless the agent asked, and
+    /// announces it itself), then the transfer. When there is nowhere to transfer to, the
     /// caller hears the apology and the call hangs up.
-    pub(super) async fn hand_over(&mut self, reason: &str) -> Option<End> {
-        let Some(action) = self.transfer_action() else {
+    pub(super) async fn hand_over(&mut self, reason: &str, by_agent: bool) -> Option<End> {
+        let Some((target, context)) = self.transfer_target() else {
             warn!(call = %self.id, reason, "hand-over wanted but no handoff.target or ESL: apologising instead");
             self.clear_playout(Instant::now()).await;
             self.play_prompt(PromptKind::Apology);
@@ -80,23 +81,23 @@ impl Call {
         if self.pending.is_some() {
             return None;
         }
-        let by_agent = reason == "agent_request";
         if !by_agent {
             // The agent is cut short and the bridge says the hand-over line itself.
             self.clear_playout(Instant::now()).await;
             self.agent = Agent::Gone;
             self.play_prompt(PromptKind::Handoff);
         }
-        let Action::Transfer { target, .. } = &action else {
-            return None;
-        };
         info!(call = %self.id, tenant = %self.tenant, reason, target = %target, event = "handoff", "handing the call to a human");
         self.state.metrics.handoffs.inc();
         self.record_fact(json!({
             "type": "handoff", "reason": reason, "target": target,
             "transcript_lines": self.transcript.len(),
         }));
-        self.pending = Some(Pending::new(action, reason, by_agent));
+        self.pending = Some(Pending::new(
+            Action::Transfer { target, context },
+            reason,
+            by_agent,
+        ));
         None
     }
 
@@ -111,7 +112,8 @@ impl Call {
         None
     }
 
-    fn transfer_action(&self) -> Option<Action> {
+    /// Where a hand-over goes: (extension or queue, dialplan context).
+    fn transfer_target(&self) -> Option<(String, String)> {
         let handoff = &self.settings.agent.handoff;
         if handoff.target.is_empty() || self.state.esl.is_none() {
             return None;
@@ -130,10 +132,7 @@ impl Call {
             warn!(call = %self.id, context = %context, "tenant is not a usable dialplan context: set handoff.context");
             return None;
         }
-        Some(Action::Transfer {
-            target: handoff.target.clone(),
-            context,
-        })
+        Some((handoff.target.clone(), context))
     }
 
     pub(super) fn pending_due(&self) -> Option<Instant> {
@@ -211,7 +210,9 @@ impl Call {
                 .any(|p| !p.is_empty() && folded.contains(&fold(p)))
         };
         match role {
-            Role::Caller if says(&handoff.intent_phrases) => self.hand_over("caller_intent").await,
+            Role::Caller if says(&handoff.intent_phrases) => {
+                self.hand_over("caller_intent", false).await
+            }
             Role::Agent if handoff.max_misunderstandings > 0 => {
                 if says(&handoff.misunderstanding_phrases) {
                     self.misunderstandings += 1;
@@ -219,7 +220,7 @@ impl Call {
                     self.misunderstandings = 0;
                 }
                 if self.misunderstandings >= handoff.max_misunderstandings {
-                    self.hand_over("misunderstanding").await
+                    self.hand_over("misunderstanding", false).await
                 } else {
                     None
                 }
@@ -234,25 +235,9 @@ impl Call {
         let handoff = &self.settings.agent.handoff;
         if !handoff.dtmf.is_empty() && handoff.dtmf.starts_with(digit) && !handoff.target.is_empty()
         {
-            return self.hand_over("dtmf").await;
+            return self.hand_over("dtmf", false).await;
         }
         self.tell_agent(voice_core::agent::AgentInput::Dtmf(digit));
         None
     }
-}
-
-/// Lower case without accents, for phrase matching.
-fn fold(text: &str) -> String {
-    text.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'á' | 'à' | 'â' | 'ã' => 'a',
-            'é' | 'ê' => 'e',
-            'í' => 'i',
-            'ó' | 'ô' | 'õ' => 'o',
-            'ú' | 'ü' => 'u',
-            'ç' => 'c',
-            c => c,
-        })
-        .collect()
 }

@@ -79,8 +79,7 @@ impl Call {
                 } else {
                     format!("agent_request: {reason}")
                 };
-                self.record_fact(json!({"type": "handoff_requested", "reason": reason}));
-                let end = self.hand_over("agent_request").await;
+                let end = self.hand_over(&reason, true).await;
                 (
                     json!({"ok": true, "note": "transferring now; say nothing more"}),
                     end,

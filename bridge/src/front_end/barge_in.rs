@@ -8,6 +8,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::text::fold;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,22 +79,6 @@ impl BargeInSettings {
             .peekable();
         words.peek().is_some() && words.all(|w| self.backchannels.iter().any(|b| fold(b) == w))
     }
-}
-
-/// Lower case without Portuguese accents: "Tá", "tá" and "ta" are one word.
-fn fold(text: &str) -> String {
-    text.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
-            'é' | 'ê' | 'è' => 'e',
-            'í' | 'î' => 'i',
-            'ó' | 'ô' | 'õ' | 'ö' => 'o',
-            'ú' | 'ü' => 'u',
-            'ç' => 'c',
-            other => other,
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -2,6 +2,7 @@
 //! the agent's settings. Words are compared without case and accents, so "horario" finds
 //! "Horário". The tenancy work replaces it with PostgreSQL full-text search.
 
+use crate::text::fold;
 use serde::{Deserialize, Serialize};
 
 /// Hits returned per lookup: enough context, little enough to keep the model quick.
@@ -70,22 +71,6 @@ fn words(text: &str) -> Vec<String> {
     text.split(|c: char| !c.is_alphanumeric())
         .map(fold)
         .filter(|w| w.chars().count() >= 3 && !STOP_WORDS.contains(&w.as_str()))
-        .collect()
-}
-
-fn fold(word: &str) -> String {
-    word.chars()
-        .flat_map(char::to_lowercase)
-        .map(|c| match c {
-            'á' | 'à' | 'â' | 'ã' | 'ä' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'í' | 'ì' | 'î' | 'ï' => 'i',
-            'ó' | 'ò' | 'ô' | 'õ' | 'ö' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ç' => 'c',
-            'ñ' => 'n',
-            c => c,
-        })
         .collect()
 }
 
