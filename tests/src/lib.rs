@@ -187,6 +187,34 @@ impl Harness {
     }
 }
 
+/// A simulated FreeSWITCH whose event socket the bridge uses: starts it and returns it
+/// with the `VOICE_BRIDGE__ESL__…` variables that point the bridge at it. Once the bridge
+/// is up, [`wait_for_esl`] before a call needs the socket.
+pub async fn simulated_switch(
+    password: &str,
+) -> anyhow::Result<(voice_sim::freeswitch::FakeFreeswitch, Vec<(String, String)>)> {
+    let switch = voice_sim::freeswitch::FakeFreeswitch::start(password).await?;
+    let vars = vec![
+        ("VOICE_BRIDGE__ESL__ENABLED".into(), "true".into()),
+        (
+            "VOICE_BRIDGE__ESL__ADDRESS".into(),
+            switch.esl_addr().to_string(),
+        ),
+        ("VOICE_BRIDGE__ESL__PASSWORD".into(), password.into()),
+    ];
+    Ok((switch, vars))
+}
+
+/// Waits (up to 2 s) until the bridge's ESL client is connected to `switch`.
+pub async fn wait_for_esl(switch: &voice_sim::freeswitch::FakeFreeswitch) {
+    for _ in 0..100 {
+        if switch.esl().connection_count() > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// A plain HTTP/1.0 GET: (status, body).
 pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<(u16, String)> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -29,27 +29,21 @@ async fn bridge(
     toml: &str,
     env: &[(&str, &str)],
 ) -> (Harness, FakeFreeswitch) {
-    let switch = FakeFreeswitch::start(ESL_PASSWORD).await.unwrap();
-    let esl_addr = switch.esl_addr().to_string();
-    let mut vars = vec![
-        ("VOICE_BRIDGE__ESL__ENABLED", "true"),
-        ("VOICE_BRIDGE__ESL__ADDRESS", esl_addr.as_str()),
-        ("VOICE_BRIDGE__ESL__PASSWORD", ESL_PASSWORD),
+    let (switch, esl_vars) = e2e_tests::simulated_switch(ESL_PASSWORD).await.unwrap();
+    let mut vars: Vec<(&str, &str)> = esl_vars
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    vars.extend([
         (
             "VOICE_BRIDGE__AGENT__TOOLS",
             r#"["transfer_to_human", "end_call", "lookup_knowledge", "take_message"]"#,
         ),
         ("VOICE_BRIDGE__AGENT__HANDOFF__TARGET", "1001"),
-    ];
+    ]);
     vars.extend_from_slice(env);
     let h = Harness::start_with_toml(fake, toml, &vars).await.unwrap();
-    // The bridge's event socket must be up before a call needs it.
-    for _ in 0..100 {
-        if switch.esl().connection_count() > 0 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    e2e_tests::wait_for_esl(&switch).await;
     (h, switch)
 }
 
