@@ -6,7 +6,7 @@ use axum::extract::ws::Message;
 use tracing::{debug, info};
 use voice_core::agent::AgentInput;
 
-use super::{Agent, Call, End};
+use super::{Agent, Call, End, MAX_HELD_INPUTS};
 use crate::stream::inbound::{self, Audio, Command, Text};
 use crate::stream::{close, close_code, Connection};
 
@@ -138,12 +138,23 @@ impl Call {
         None
     }
 
-    /// Control input for the agent (text, DTMF, tool results); dropped while no agent is up.
-    pub(super) fn tell_agent(&self, input: AgentInput) {
-        if let Agent::Ready(ready) = &self.agent {
-            if ready.session.input.try_send(input).is_err() {
-                self.state.metrics.agent_input_dropped.inc();
+    /// Control input for the agent (text, DTMF, tool results). While an agent connects, what
+    /// the caller typed or said in text is held for it; answers meant for a session that is
+    /// gone (tool results, interruptions) are dropped.
+    pub(super) fn tell_agent(&mut self, input: AgentInput) {
+        let delivered = match &self.agent {
+            Agent::Ready(ready) => ready.session.input.try_send(input).is_ok(),
+            Agent::Connecting(..) if matches!(input, AgentInput::Dtmf(_) | AgentInput::Text(_)) => {
+                let room = self.held_inputs.len() < MAX_HELD_INPUTS;
+                if room {
+                    self.held_inputs.push(input);
+                }
+                room
             }
+            _ => true, // nobody to tell: not a loss worth counting
+        };
+        if !delivered {
+            self.state.metrics.agent_input_dropped.inc();
         }
     }
 

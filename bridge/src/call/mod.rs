@@ -24,7 +24,7 @@ use futures_util::future::BoxFuture;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
-use voice_core::agent::{AgentError, AgentEvent, AgentSession, CallInfo, Role};
+use voice_core::agent::{AgentError, AgentEvent, AgentInput, AgentSession, CallInfo, Role};
 use voice_core::audio::turn::TurnDetection;
 use voice_core::audio::Resampler;
 use voice_core::esl::EslEvent;
@@ -48,6 +48,8 @@ type Verdict = (u64, Instant, Result<f32, String>);
 const FILE_LEAD_MS: u64 = 300;
 /// Cancelled response items remembered, so their late audio is dropped.
 const CANCELLED_MEMORY: usize = 8;
+/// DTMF digits and text frames kept for an agent that is still connecting.
+const MAX_HELD_INPUTS: usize = 32;
 
 /// Spawns the task for a new call.
 pub fn start(
@@ -163,6 +165,8 @@ struct Call {
     messages: u32,
     /// Caller audio (call rate) held while the agent connects.
     held: Vec<i16>,
+    /// Caller DTMF and text held while the agent connects.
+    held_inputs: Vec<AgentInput>,
     queue: PlayoutQueue,
     current_item: Option<String>,
     item_start_ms: u64,
@@ -272,6 +276,7 @@ impl Call {
             misunderstandings: 0,
             messages: 0,
             held: Vec::new(),
+            held_inputs: Vec::new(),
             queue: PlayoutQueue::new(rate),
             current_item: None,
             item_start_ms: 0,

@@ -54,6 +54,9 @@ impl Call {
             from_agent: from,
         }));
         self.forward(out);
+        for input in std::mem::take(&mut self.held_inputs) {
+            self.tell_agent(input);
+        }
         None
     }
 
