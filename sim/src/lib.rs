@@ -5,10 +5,14 @@
 
 pub mod bridge_process;
 mod fake_common;
+pub mod fake_deepgram;
 pub mod fake_elevenlabs;
+pub mod fake_elevenlabs_tts;
 pub mod fake_esl;
 pub mod fake_gemini;
+pub mod fake_llm;
 pub mod fake_openai;
+pub mod fake_openai_audio;
 pub mod freeswitch;
 pub mod load;
 pub mod report;

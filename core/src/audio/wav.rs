@@ -32,6 +32,18 @@ pub fn header(rate: u32, channels: u16, data: u32) -> [u8; HEADER_LEN] {
     h
 }
 
+/// A whole mono or interleaved 16-bit PCM file in memory (an upload to a transcription
+/// API). Data past the 4 GiB the header can state is cut off.
+pub fn encode(rate: u32, channels: u16, samples: &[i16]) -> Vec<u8> {
+    let max_samples = (u32::MAX as usize - HEADER_LEN) / 2;
+    let samples = &samples[..samples.len().min(max_samples)];
+    let data = (samples.len() * 2) as u32;
+    let mut out = Vec::with_capacity(HEADER_LEN + samples.len() * 2);
+    out.extend_from_slice(&header(rate, channels, data));
+    super::pcm::write_le(samples, &mut out);
+    out
+}
+
 /// A parsed 16-bit PCM WAV.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Wav {
@@ -118,6 +130,19 @@ mod tests {
         assert_eq!((wav.rate, wav.channels), (16000, 2));
         assert_eq!(wav.channel(0), vec![1, 3]);
         assert_eq!(wav.channel(1), vec![2, 4]);
+    }
+
+    #[test]
+    fn an_encoded_file_parses_back() {
+        let bytes = encode(8000, 1, &[1, -2, 3]);
+        assert_eq!(bytes.len(), HEADER_LEN + 6);
+        let wav = parse(&bytes).unwrap();
+        assert_eq!((wav.rate, wav.channels), (8000, 1));
+        assert_eq!(wav.samples, vec![1, -2, 3]);
+        assert_eq!(
+            parse(&encode(16000, 1, &[])).unwrap().samples,
+            Vec::<i16>::new()
+        );
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! tool calls come out whole (fragments joined by the client). Dropping the receiver
 //! cancels the request (barge-in).
 
+pub mod anthropic;
+mod http_stream;
+pub mod openai_chat;
+mod sse;
+
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 

@@ -7,6 +7,10 @@
 //!   ([`SttInput::Finalize`]), so the pipeline does not care which kind it has.
 //! - [`Transcriber`]: one whole recording in, its text out (turn-api, call insights).
 
+pub mod deepgram;
+pub mod openai_transcribe;
+mod rest;
+
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 

@@ -6,6 +6,10 @@
 //! (OpenAI speech, local Piper) render the pieces one after another. Closing `text`
 //! ends the answer; dropping `audio` cancels it (barge-in).
 
+pub mod elevenlabs;
+pub mod openai_speech;
+pub mod piper;
+
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
 
