@@ -2,8 +2,10 @@
 
 use std::sync::Arc;
 
+use voice_core::agent::cascaded::CascadedAgent;
 use voice_core::agent::{Agent, AgentPersona};
 use voice_core::audio::turn::TurnDetection;
+use voice_core::providers::catalog::StageInstances;
 use voice_core::providers::elevenlabs_agent::ElevenLabsAgent;
 use voice_core::providers::gemini_live::GeminiLiveAgent;
 use voice_core::providers::openai_realtime::OpenAiRealtimeAgent;
@@ -15,6 +17,7 @@ use crate::config::{AgentSettings, BridgeConfig, ProviderKind};
 /// (a greeting with audio is the bridge's, played before the agent is even connected).
 pub fn build(
     cfg: &BridgeConfig,
+    stages: &StageInstances,
     settings: &AgentSettings,
     kind: ProviderKind,
     new_conversation: bool,
@@ -44,6 +47,11 @@ pub fn build(
         ProviderKind::ElevenlabsAgent => Arc::new(ElevenLabsAgent::new(
             providers.elevenlabs_agent.clone(),
             persona,
+        )),
+        ProviderKind::Cascaded => Arc::new(CascadedAgent::new(
+            stages.stages(&settings.cascaded),
+            persona,
+            settings.cascaded.clone(),
         )),
     }
 }

@@ -8,11 +8,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use voice_core::config::ConfigError;
 use voice_core::esl::EslConfig;
-use voice_core::providers::elevenlabs_agent::ElevenLabsAgentConfig;
-use voice_core::providers::gemini_live::GeminiLiveConfig;
-use voice_core::providers::openai_realtime::OpenAiRealtimeConfig;
 use voice_core::telemetry::LogConfig;
 
+use voice_core::agent::cascaded::CascadedSettings;
 use voice_core::audio::turn::TurnSettings;
 use voice_core::audio::vad::VadSettings;
 use voice_core::recording::RecordingSettings;
@@ -114,6 +112,9 @@ pub struct AgentSettings {
     /// Audio the bridge plays itself: greeting, hold, hand-over, apology.
     #[serde(default)]
     pub prompts: PromptSettings,
+    /// The STT, LLM and TTS chains and timeouts of the cascaded agent.
+    #[serde(default)]
+    pub cascaded: CascadedSettings,
 }
 
 impl AgentSettings {
@@ -127,6 +128,11 @@ impl AgentSettings {
         self.failover
             .validate()
             .map_err(|e| format!("failover: {e}"))?;
+        if self.provider_chain().contains(&ProviderKind::Cascaded) {
+            self.cascaded
+                .validate()
+                .map_err(|e| format!("cascaded: {e}"))?;
+        }
         if self.failover.last_resort == LastResort::Transfer && self.handoff.target.is_empty() {
             return Err("failover.last_resort is \"transfer\" but handoff.target is empty".into());
         }
@@ -148,6 +154,8 @@ pub enum ProviderKind {
     OpenaiRealtime,
     GeminiLive,
     ElevenlabsAgent,
+    /// STT → LLM → TTS, with the chains of `[agent.cascaded]`.
+    Cascaded,
 }
 
 impl ProviderKind {
@@ -157,19 +165,13 @@ impl ProviderKind {
             ProviderKind::OpenaiRealtime => "openai_realtime",
             ProviderKind::GeminiLive => "gemini_live",
             ProviderKind::ElevenlabsAgent => "elevenlabs_agent",
+            ProviderKind::Cascaded => "cascaded",
         }
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Providers {
-    pub openai_realtime: OpenAiRealtimeConfig,
-    #[serde(default)]
-    pub gemini_live: GeminiLiveConfig,
-    #[serde(default)]
-    pub elevenlabs_agent: ElevenLabsAgentConfig,
-}
+/// `[providers.*]`: every provider's connection settings (voice-core's catalog).
+pub type Providers = voice_core::providers::catalog::ProviderSettings;
 
 /// Hand-over to a human (seed 001): on request (the `transfer_to_human` tool), on a
 /// configured intent, on repeated misunderstanding, on a DTMF digit, or as the last resort

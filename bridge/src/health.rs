@@ -38,6 +38,8 @@ fn provider_status(state: &AppState, kind: ProviderKind) -> &'static str {
         }
         // A public agent needs no key, only its id.
         ProviderKind::ElevenlabsAgent => !p.elevenlabs_agent.agent_id.is_empty(),
+        // Its stage providers were built at start (or the bridge did not start).
+        ProviderKind::Cascaded => true,
     };
     if configured {
         "configured"

@@ -18,5 +18,4 @@ pub mod prompts;
 pub mod server;
 pub mod state;
 pub mod stream;
-pub mod text;
 pub mod tools;

@@ -12,7 +12,7 @@ use tracing::{info, warn};
 use voice_core::esl::EslClient;
 use voice_core::recording::Recorders;
 
-use crate::config::BridgeConfig;
+use crate::config::{BridgeConfig, ProviderKind};
 use crate::front_end::FrontEndModels;
 use crate::prompts::Prompts;
 use crate::state::AppState;
@@ -28,9 +28,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Builds the shared state: loads the models local turn detection needs (a missing one is
-/// this error, at start), opens the recordings folder and starts the ESL client, when
-/// enabled.
+/// Builds the shared state: loads the models local turn detection needs and builds the
+/// cascaded agents' providers (a missing model or key is this error, at start), opens the
+/// recordings folder and starts the ESL client, when enabled.
 pub fn state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
     let models = FrontEndModels::load(config.all_agents(), &voice_core::onnx::models_dir())?;
     let recorders = config
@@ -44,7 +44,17 @@ pub fn state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
         .enabled
         .then(|| EslClient::start(config.esl.client.clone()));
     let prompts = Prompts::load(config.all_agents())?;
-    Ok(AppState::new(config, esl, models, recorders, prompts))
+    let cascaded = config
+        .all_agents()
+        .filter(|a| a.provider_chain().contains(&ProviderKind::Cascaded))
+        .map(|a| &a.cascaded);
+    let stages = config
+        .providers
+        .build(cascaded)
+        .map_err(|e| format!("cascaded agent: {e}"))?;
+    Ok(AppState::new(
+        config, esl, models, recorders, prompts, stages,
+    ))
 }
 
 /// Serves until `shutdown` resolves, then stops taking calls and lets live ones finish

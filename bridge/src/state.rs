@@ -2,6 +2,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use voice_core::providers::catalog::StageInstances;
 
 use voice_core::esl::EslClient;
 use voice_core::recording::Recorders;
@@ -24,6 +25,8 @@ pub struct AppState {
     pub recorders: Option<Recorders>,
     /// Every agent's greeting, hold, hand-over and apology audio.
     pub prompts: Prompts,
+    /// The cascaded agents' STT, LLM and TTS providers, built once.
+    pub stages: StageInstances,
     shutting_down: AtomicBool,
 }
 
@@ -34,6 +37,7 @@ impl AppState {
         models: FrontEndModels,
         recorders: Option<Recorders>,
         prompts: Prompts,
+        stages: StageInstances,
     ) -> Arc<Self> {
         Arc::new(Self {
             config: Arc::new(config),
@@ -43,6 +47,7 @@ impl AppState {
             models,
             recorders,
             prompts,
+            stages,
             shutting_down: AtomicBool::new(false),
         })
     }

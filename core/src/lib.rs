@@ -17,3 +17,4 @@ pub mod onnx;
 pub mod providers;
 pub mod recording;
 pub mod telemetry;
+pub mod text;

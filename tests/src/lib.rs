@@ -251,6 +251,8 @@ fn init_logs() {
         .try_init();
 }
 
+pub mod cascaded;
+
 /// Raw FreeSWITCH-side helpers for tests that need byte-level control of the stream.
 pub mod raw {
     use std::time::Duration;

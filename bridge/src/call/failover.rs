@@ -97,6 +97,7 @@ impl Call {
     ) {
         let agent = agents::build(
             &self.state.config,
+            &self.state.stages,
             &self.settings.agent,
             kind,
             history.is_empty(),

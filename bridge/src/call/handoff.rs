@@ -11,7 +11,7 @@ use voice_core::agent::Role;
 
 use super::{Agent, Call, End};
 use crate::prompts::PromptKind;
-use crate::text::fold;
+use voice_core::text::fold;
 
 /// While an action waits for the agent's last words, how often to look.
 const POLL: Duration = Duration::from_millis(100);

@@ -8,8 +8,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::text::fold;
 use serde::{Deserialize, Serialize};
+use voice_core::text::fold;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -2,8 +2,8 @@
 //! the agent's settings. Words are compared without case and accents, so "horario" finds
 //! "Horário". The tenancy work replaces it with PostgreSQL full-text search.
 
-use crate::text::fold;
 use serde::{Deserialize, Serialize};
+use voice_core::text::fold;
 
 /// Hits returned per lookup: enough context, little enough to keep the model quick.
 const MAX_HITS: usize = 3;

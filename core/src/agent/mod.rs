@@ -5,6 +5,7 @@
 //! transcripts, tool calls, barge-in signals). Realtime (speech-to-speech) and cascaded
 //! agents both fit, so the call task does not care which one it has.
 
+pub mod cascaded;
 mod persona;
 
 use futures_util::future::BoxFuture;

@@ -2,6 +2,7 @@
 //!
 //! Realtime (speech-to-speech) agents: `openai_realtime`, `gemini_live`,
 //! `elevenlabs_agent`. Cascaded stages, each behind a small trait: `stt`, `llm`, `tts`.
+pub mod catalog;
 pub mod elevenlabs_agent;
 mod error;
 pub mod gemini_live;

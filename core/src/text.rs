@@ -1,6 +1,6 @@
 //! Comparing what people say: words match without case or Portuguese accents, so "Tá",
 //! "tá" and "ta", or "horário" and "HORARIO", are one word. Used by the barge-in
-//! backchannels, the hand-over phrases and the knowledge store.
+//! backchannels, the hand-over phrases, the knowledge store and the prompt guard.
 
 /// Lower case without accents.
 pub fn fold(text: &str) -> String {

@@ -1,0 +1,283 @@
+//! Every provider by name: the `[providers.*]` settings of the realtime agents and of the
+//! cascaded stages, and the stage instances built once per process (a Piper voice is
+//! loaded once, HTTP clients keep their connection pools) and shared by every call.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer};
+
+use super::elevenlabs_agent::ElevenLabsAgentConfig;
+use super::gemini_live::GeminiLiveConfig;
+use super::llm::anthropic::{AnthropicChat, AnthropicConfig};
+use super::llm::openai_chat::{OpenAiChat, OpenAiChatConfig};
+use super::llm::ChatModel;
+use super::openai_realtime::OpenAiRealtimeConfig;
+use super::stt::deepgram::{DeepgramConfig, DeepgramStt, DeepgramTranscriber};
+use super::stt::openai_transcribe::{OpenAiTranscribe, OpenAiTranscribeConfig};
+use super::stt::{SpeechToText, Transcriber};
+use super::tts::elevenlabs::{ElevenLabsTts, ElevenLabsTtsConfig};
+use super::tts::openai_speech::{OpenAiSpeech, OpenAiSpeechConfig};
+use super::tts::piper::{PiperConfig, PiperTts};
+use super::tts::TextToSpeech;
+use super::ProviderError;
+use crate::agent::cascaded::{CascadedSettings, Stages};
+
+/// A speech-to-text provider, as stage chains name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SttKind {
+    Deepgram,
+    OpenaiTranscribe,
+}
+
+/// A chat model provider, as stage chains name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LlmKind {
+    OpenaiChat,
+    Groq,
+    Ollama,
+    Anthropic,
+}
+
+/// A text-to-speech provider, as stage chains name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TtsKind {
+    ElevenlabsTts,
+    OpenaiSpeech,
+    Piper,
+}
+
+/// `[providers.*]`: one table per provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProviderSettings {
+    pub openai_realtime: OpenAiRealtimeConfig,
+    pub gemini_live: GeminiLiveConfig,
+    pub elevenlabs_agent: ElevenLabsAgentConfig,
+    pub deepgram: DeepgramConfig,
+    pub openai_transcribe: OpenAiTranscribeConfig,
+    pub openai_chat: OpenAiChatConfig,
+    /// Groq's defaults (URL, model, `GROQ_API_KEY`) under whatever the table sets.
+    #[serde(deserialize_with = "groq")]
+    pub groq: OpenAiChatConfig,
+    /// Ollama's defaults (local URL, no key) under whatever the table sets.
+    #[serde(deserialize_with = "ollama")]
+    pub ollama: OpenAiChatConfig,
+    pub anthropic: AnthropicConfig,
+    pub elevenlabs_tts: ElevenLabsTtsConfig,
+    pub openai_speech: OpenAiSpeechConfig,
+    pub piper: PiperConfig,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self {
+            openai_realtime: OpenAiRealtimeConfig::default(),
+            gemini_live: GeminiLiveConfig::default(),
+            elevenlabs_agent: ElevenLabsAgentConfig::default(),
+            deepgram: DeepgramConfig::default(),
+            openai_transcribe: OpenAiTranscribeConfig::default(),
+            openai_chat: OpenAiChatConfig::default(),
+            groq: OpenAiChatConfig::groq(),
+            ollama: OpenAiChatConfig::ollama(),
+            anthropic: AnthropicConfig::default(),
+            elevenlabs_tts: ElevenLabsTtsConfig::default(),
+            openai_speech: OpenAiSpeechConfig::default(),
+            piper: PiperConfig::default(),
+        }
+    }
+}
+
+fn groq<'de, D: Deserializer<'de>>(d: D) -> Result<OpenAiChatConfig, D::Error> {
+    with_flavor_defaults(d, "groq", &OpenAiChatConfig::groq())
+}
+
+fn ollama<'de, D: Deserializer<'de>>(d: D) -> Result<OpenAiChatConfig, D::Error> {
+    with_flavor_defaults(d, "ollama", &OpenAiChatConfig::ollama())
+}
+
+/// An OpenAI-compatible table whose missing keys take `defaults` (not OpenAI's).
+fn with_flavor_defaults<'de, D: Deserializer<'de>>(
+    d: D,
+    flavor: &str,
+    defaults: &OpenAiChatConfig,
+) -> Result<OpenAiChatConfig, D::Error> {
+    use serde::de::Error;
+    let mut table = serde_json::Map::deserialize(d)?;
+    table.entry("flavor").or_insert_with(|| flavor.into());
+    table
+        .entry("url")
+        .or_insert_with(|| defaults.url.clone().into());
+    table
+        .entry("model")
+        .or_insert_with(|| defaults.model.clone().into());
+    table
+        .entry("api_key_env")
+        .or_insert_with(|| defaults.api_key_env.clone().into());
+    table
+        .entry("connect_timeout_ms")
+        .or_insert_with(|| defaults.connect_timeout_ms.into());
+    table
+        .entry("first_token_timeout_ms")
+        .or_insert_with(|| defaults.first_token_timeout_ms.into());
+    serde_json::from_value(serde_json::Value::Object(table)).map_err(D::Error::custom)
+}
+
+/// Built providers, shared by every call.
+#[derive(Default, Clone)]
+pub struct StageInstances {
+    stt: HashMap<SttKind, Arc<dyn SpeechToText>>,
+    llm: HashMap<LlmKind, Arc<dyn ChatModel>>,
+    tts: HashMap<TtsKind, Arc<dyn TextToSpeech>>,
+}
+
+impl ProviderSettings {
+    /// Builds every provider the `chains` name (once each). A provider that cannot be
+    /// built (a Piper voice file missing, a bad URL) is an error now, not mid-call.
+    pub fn build<'a>(
+        &self,
+        chains: impl IntoIterator<Item = &'a CascadedSettings>,
+    ) -> Result<StageInstances, ProviderError> {
+        let mut built = StageInstances::default();
+        for chain in chains {
+            for &kind in &chain.stt {
+                built.stt.entry(kind).or_insert_with(|| self.stt(kind));
+            }
+            for &kind in &chain.llm {
+                built.llm.entry(kind).or_insert_with(|| self.llm(kind));
+            }
+            for &kind in &chain.tts {
+                if let std::collections::hash_map::Entry::Vacant(slot) = built.tts.entry(kind) {
+                    slot.insert(self.tts(kind)?);
+                }
+            }
+        }
+        Ok(built)
+    }
+
+    fn stt(&self, kind: SttKind) -> Arc<dyn SpeechToText> {
+        match kind {
+            SttKind::Deepgram => Arc::new(DeepgramStt::new(self.deepgram.clone())),
+            SttKind::OpenaiTranscribe => {
+                Arc::new(OpenAiTranscribe::new(self.openai_transcribe.clone()))
+            }
+        }
+    }
+
+    fn llm(&self, kind: LlmKind) -> Arc<dyn ChatModel> {
+        match kind {
+            LlmKind::OpenaiChat => Arc::new(OpenAiChat::new(self.openai_chat.clone())),
+            LlmKind::Groq => Arc::new(OpenAiChat::new(self.groq.clone())),
+            LlmKind::Ollama => Arc::new(OpenAiChat::new(self.ollama.clone())),
+            LlmKind::Anthropic => Arc::new(AnthropicChat::new(self.anthropic.clone())),
+        }
+    }
+
+    fn tts(&self, kind: TtsKind) -> Result<Arc<dyn TextToSpeech>, ProviderError> {
+        Ok(match kind {
+            TtsKind::ElevenlabsTts => Arc::new(ElevenLabsTts::new(self.elevenlabs_tts.clone())?),
+            TtsKind::OpenaiSpeech => Arc::new(OpenAiSpeech::new(self.openai_speech.clone())?),
+            TtsKind::Piper => Arc::new(PiperTts::new(&self.piper)?),
+        })
+    }
+
+    /// A whole-recording transcriber (turn-api, call insights).
+    pub fn transcriber(&self, kind: SttKind) -> Arc<dyn Transcriber> {
+        match kind {
+            SttKind::Deepgram => Arc::new(DeepgramTranscriber::new(self.deepgram.clone())),
+            SttKind::OpenaiTranscribe => {
+                Arc::new(OpenAiTranscribe::new(self.openai_transcribe.clone()))
+            }
+        }
+    }
+}
+
+impl StageInstances {
+    /// The stages of one agent, in its chains' order. Kinds not built are left out
+    /// (`build` was given every chain, so this only happens on a programming error).
+    pub fn stages(&self, chains: &CascadedSettings) -> Stages {
+        Stages {
+            stt: chains
+                .stt
+                .iter()
+                .filter_map(|k| self.stt.get(k).cloned())
+                .collect(),
+            llm: chains
+                .llm
+                .iter()
+                .filter_map(|k| self.llm.get(k).cloned())
+                .collect(),
+            tts: chains
+                .tts
+                .iter()
+                .filter_map(|k| self.tts.get(k).cloned())
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groq_and_ollama_tables_keep_their_own_defaults() {
+        let p: ProviderSettings = toml::from_str(
+            r#"
+[groq]
+model = "openai/gpt-oss-120b"
+[ollama]
+url = "http://10.0.0.5:11434/v1/chat/completions"
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.groq.url, OpenAiChatConfig::groq().url);
+        assert_eq!(p.groq.model, "openai/gpt-oss-120b");
+        assert_eq!(p.groq.api_key_env, "GROQ_API_KEY");
+        assert_eq!(p.ollama.url, "http://10.0.0.5:11434/v1/chat/completions");
+        assert_eq!(p.ollama.api_key_env, "");
+        let none: ProviderSettings = toml::from_str("").unwrap();
+        assert_eq!(none.groq.url, OpenAiChatConfig::groq().url);
+        assert!(toml::from_str::<ProviderSettings>("[groq]\nmodle = \"x\"").is_err());
+    }
+
+    #[test]
+    fn chains_build_each_provider_once_and_keep_their_order() {
+        let mut p = ProviderSettings::default();
+        p.openai_speech.api_key = crate::config::Secret::new("sk-test");
+        p.elevenlabs_tts.api_key = crate::config::Secret::new("xi-test");
+        p.elevenlabs_tts.voice_id = "voice-1".into();
+        let a = CascadedSettings {
+            stt: vec![SttKind::OpenaiTranscribe, SttKind::Deepgram],
+            llm: vec![LlmKind::Anthropic, LlmKind::Groq],
+            tts: vec![TtsKind::OpenaiSpeech],
+            ..Default::default()
+        };
+        let b = CascadedSettings::default();
+        let built = p.build([&a, &b]).unwrap();
+        assert_eq!(built.stt.len(), 2);
+        assert_eq!(built.llm.len(), 3);
+        let stages = built.stages(&a);
+        let names: Vec<&str> = stages.llm.iter().map(|m| m.name()).collect();
+        assert_eq!(names, vec!["anthropic", "groq"]);
+        assert_eq!(stages.stt[0].name(), "openai_transcribe");
+    }
+
+    #[test]
+    fn a_missing_piper_voice_fails_at_build_not_mid_call() {
+        let mut p = ProviderSettings::default();
+        p.piper.model = "/nonexistent/voice.onnx".into();
+        let chains = CascadedSettings {
+            tts: vec![TtsKind::Piper],
+            ..Default::default()
+        };
+        match p.build([&chains]) {
+            Err(ProviderError::Config(m)) => assert!(m.contains("/nonexistent/voice.onnx"), "{m}"),
+            Err(other) => panic!("{other}"),
+            Ok(_) => panic!("built a Piper voice from nothing"),
+        }
+    }
+}
