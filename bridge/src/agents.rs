@@ -48,10 +48,16 @@ pub fn build(
             providers.elevenlabs_agent.clone(),
             persona,
         )),
-        ProviderKind::Cascaded => Arc::new(CascadedAgent::new(
-            stages.stages(&settings.cascaded),
-            persona,
-            settings.cascaded.clone(),
-        )),
+        ProviderKind::Cascaded => {
+            let mut cascaded = settings.cascaded.clone();
+            if !settings.barge_in.interrupt_on_backchannel {
+                cascaded.backchannels = settings.barge_in.backchannels.clone();
+            }
+            Arc::new(CascadedAgent::new(
+                stages.stages(&settings.cascaded),
+                persona,
+                cascaded,
+            ))
+        }
     }
 }

@@ -19,6 +19,17 @@ pub fn fold(text: &str) -> String {
         .collect()
 }
 
+/// Whether `text` has at least one word and every word is one of `words` (both folded):
+/// "Aham, tá." is only backchannels.
+pub fn only_words_from(text: &str, words: &[String]) -> bool {
+    let normalized = fold(text);
+    let mut said = normalized
+        .split(|c: char| !c.is_alphanumeric() && c != '-')
+        .filter(|w| !w.is_empty())
+        .peekable();
+    said.peek().is_some() && said.all(|w| words.iter().any(|b| fold(b) == w))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -27,5 +38,13 @@ mod tests {
             super::fold("Tá BOM, Horário, ação, Über"),
             "ta bom, horario, acao, uber"
         );
+    }
+
+    #[test]
+    fn only_words_from_a_list() {
+        let list = vec!["aham".to_string(), "tá".to_string()];
+        assert!(super::only_words_from("Aham, ta.", &list));
+        assert!(!super::only_words_from("aham, espera", &list));
+        assert!(!super::only_words_from(" ... ", &list));
     }
 }

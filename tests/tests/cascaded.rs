@@ -319,3 +319,67 @@ async fn a_tts_failing_mid_answer_hands_the_rest_to_the_next() {
     assert!(heard.first_audio_ms.is_some());
     h.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_piper_speaks_the_answer() {
+    let fakes = CascadedFakes::start(CascadedScript::new(
+        QUESTION,
+        "Hello, this is a short answer.",
+    ))
+    .await
+    .unwrap();
+    // The test voice (models/fetch) is English; a pt-BR voice is configured the same way.
+    let extra = "[providers.piper]\nmodel = \"piper/en_US-joe-medium.onnx\"\n";
+    let toml = fakes.bridge_toml("", extra).replace(
+        r#"tts = ["elevenlabs_tts", "openai_speech"]"#,
+        r#"tts = ["piper"]"#,
+    );
+    let h = Harness::start_with_toml(e2e_tests::fake_answering("unused"), &toml, &[])
+        .await
+        .unwrap();
+    let heard = call(&h, "cascaded-piper", 3000, None).await;
+    report("local Piper TTS", &heard);
+    assert!(
+        heard.first_audio_ms.is_some(),
+        "Piper's audio reached the call"
+    );
+    // About 2 s of speech at 16 kHz, 16-bit: well over half a second of audio.
+    assert!(heard.audio_bytes > 16_000, "{} bytes", heard.audio_bytes);
+    assert_eq!(fakes.tts.stats().sessions, 0, "ElevenLabs was not used");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_backchannel_over_the_answer_resumes_it_instead_of_being_answered() {
+    let long = "Temos vários horários disponíveis. De manhã atendemos das oito ao meio-dia. \
+        À tarde atendemos da uma às seis. Aos sábados atendemos das oito ao meio-dia.";
+    let mut script = CascadedScript::new(QUESTION, long);
+    // Whatever the caller says over the answer, Deepgram hears "Aham."
+    script.deepgram.utterances = vec![QUESTION.into(), "Aham.".into()];
+    script.tts.realtime_factor = 1.0;
+    let fakes = CascadedFakes::start(script).await.unwrap();
+    let h = bridge(&fakes, "", "").await;
+    let heard = call(&h, "cascaded-aham", 7000, Some(1500)).await;
+    assert!(heard.cleared, "the speech was long enough to interrupt");
+    // "Aham" was not sent to the LLM as a question…
+    let llm = fakes.llm.stats();
+    assert_eq!(
+        llm.accepted.len(),
+        1,
+        "{:?}",
+        llm.accepted
+            .iter()
+            .map(|r| r.texts("user"))
+            .collect::<Vec<_>>()
+    );
+    // …and the answer went on from where it was cut: a second TTS answer speaks its end.
+    let sessions = fakes.tts.stats().per_session;
+    assert!(sessions.len() >= 2, "{sessions:?}");
+    let resumed: String = sessions.last().unwrap().texts.concat();
+    assert!(resumed.trim_end().ends_with("ao meio-dia."), "{resumed:?}");
+    assert!(
+        resumed.len() < long.len(),
+        "only the unheard part: {resumed:?}"
+    );
+    h.stop().await;
+}

@@ -4,12 +4,13 @@
 //! complain of the agent stopping for a cough, for its own echo, or for "aham". Three rules:
 //! speech must be held `min_speech_ms`; speech in the first `echo_guard_ms` of an answer is
 //! not counted (line echo of the answer's start); a lone backchannel word does not
-//! interrupt (for agents that know the words before the provider does: cascaded ones).
+//! derail the answer (cascaded agents, which know the words: the answer resumes where
+//! it was cut, see `voice_core::agent::cascaded`).
 
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
-use voice_core::text::fold;
+use voice_core::text::only_words_from;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -72,12 +73,7 @@ impl BargeInSettings {
 
     /// Only backchannel words, at least one.
     pub fn is_backchannel(&self, text: &str) -> bool {
-        let normalized = fold(text);
-        let mut words = normalized
-            .split(|c: char| !c.is_alphanumeric() && c != '-')
-            .filter(|w| !w.is_empty())
-            .peekable();
-        words.peek().is_some() && words.all(|w| self.backchannels.iter().any(|b| fold(b) == w))
+        only_words_from(text, &self.backchannels)
     }
 }
 

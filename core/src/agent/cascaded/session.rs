@@ -18,6 +18,7 @@ use crate::agent::{AgentEvent, AgentInput, CallInfo, Role};
 use crate::providers::llm::{ChatMessage, ChatRequest};
 use crate::providers::stt::{SttEvent, SttInput, SttOptions, SttStream};
 use crate::providers::ProviderError;
+use crate::text::only_words_from;
 
 /// An answer in progress.
 struct Running {
@@ -65,6 +66,9 @@ pub(super) struct Session {
     history: Vec<ChatMessage>,
     answer: Option<Running>,
     last_finished: Option<Finished>,
+    /// What the caller did not hear of the answer they last cut off: said again if their
+    /// turn turns out to be a lone backchannel.
+    resumable: Option<String>,
     /// Caller text (DTMF, text frames) that came while an answer was running.
     queued: Vec<String>,
     answers: u64,
@@ -104,6 +108,7 @@ impl Session {
             history,
             answer: None,
             last_finished: None,
+            resumable: None,
             queued: Vec::new(),
             answers: 0,
         })
@@ -317,6 +322,18 @@ impl Session {
                 text: text.clone(),
             })
             .await;
+        let resumable = self.resumable.take();
+        if let Some(rest) =
+            resumable.filter(|_| only_words_from(&text, &self.inner.settings.backchannels))
+        {
+            // "Aham" over the answer was not a question: go on where it was cut.
+            info!(call = %self.call.call_id, "backchannel over an answer; resuming it");
+            self.cancel_preemptive();
+            if self.answer.is_none() {
+                self.start_answer(Script::Fixed(rest), None, None);
+            }
+            return;
+        }
         if self
             .answer
             .as_ref()
@@ -556,6 +573,7 @@ impl Session {
                 running.task.abort();
                 let rendered = running.audio_samples * 1000 / u64::from(self.output_rate.max(1));
                 let heard = heard_text(&running.pieces, heard_ms, rendered, false);
+                self.resumable = unheard(&running.pieces, &heard);
                 running.pieces = heard.clone();
                 info!(call = %self.call.call_id, item_id, heard_ms, "answer interrupted");
                 self.close_answer(running, None).await;
@@ -567,6 +585,7 @@ impl Session {
             return;
         };
         let heard = heard_text(&finished.text, heard_ms, finished.audio_ms, true);
+        self.resumable = unheard(&finished.text, &heard);
         if let Some(ChatMessage::Assistant { text, .. }) =
             self.history.get_mut(finished.history_index)
         {
@@ -586,6 +605,12 @@ impl Session {
         }
         self.history[start..].to_vec()
     }
+}
+
+/// The part of `said` after `heard`, if any.
+fn unheard(said: &str, heard: &str) -> Option<String> {
+    let rest = said.strip_prefix(heard).unwrap_or(said).trim();
+    (!rest.is_empty()).then(|| rest.to_string())
 }
 
 /// Opens the first STT provider from index `from` that answers in time.

@@ -37,6 +37,11 @@ pub struct CascadedSettings {
     /// current one fails mid-turn.
     pub replay_buffer_ms: u64,
     pub guard: GuardSettings,
+    /// Words that only acknowledge ("aham", "sim"): a caller turn of nothing else, said
+    /// over an answer, resumes that answer instead of being answered. Empty: every turn is
+    /// answered. Set by the bridge from its barge-in settings.
+    #[serde(skip)]
+    pub backchannels: Vec<String>,
 }
 
 impl Default for CascadedSettings {
@@ -55,6 +60,7 @@ impl Default for CascadedSettings {
             max_tool_rounds: 4,
             replay_buffer_ms: 15_000,
             guard: GuardSettings::default(),
+            backchannels: Vec::new(),
         }
     }
 }
