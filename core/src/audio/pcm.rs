@@ -23,6 +23,44 @@ pub fn from_le_bytes(bytes: &[u8]) -> Vec<i16> {
         .collect()
 }
 
+/// L16 that arrives in pieces cut anywhere (HTTP body chunks, WebSocket messages): a
+/// piece may end in the middle of a sample, and that byte is kept for the next piece,
+/// never dropped, or every later sample would be shifted by a byte (loud noise).
+#[derive(Debug, Default)]
+pub struct SplitL16 {
+    /// First byte of a sample whose second byte is in the next piece.
+    half: Option<u8>,
+}
+
+impl SplitL16 {
+    /// The samples `bytes` completes (maybe none).
+    pub fn decode(&mut self, bytes: &[u8]) -> Vec<i16> {
+        let mut out = Vec::with_capacity(bytes.len() / 2 + 1);
+        let mut rest = bytes;
+        if let (Some(lo), Some((&hi, tail))) = (self.half, rest.split_first()) {
+            out.push(i16::from_le_bytes([lo, hi]));
+            self.half = None;
+            rest = tail;
+        }
+        let pairs = rest.chunks_exact(2);
+        if let [last] = pairs.remainder() {
+            self.half = Some(*last);
+        }
+        out.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]])));
+        out
+    }
+
+    /// Half a sample is waiting for its second byte (a stream should not end like that).
+    pub fn has_half(&self) -> bool {
+        self.half.is_some()
+    }
+
+    /// Starts a new stream; true when half a sample was left over from the last one.
+    pub fn reset(&mut self) -> bool {
+        self.half.take().is_some()
+    }
+}
+
 /// Left channel (the caller, for mod_audio_stream/mod_audio_fork stereo) of interleaved L16.
 pub fn left_of_stereo_le(bytes: &[u8]) -> Vec<i16> {
     bytes

@@ -4,6 +4,7 @@
 //! shifted by a byte (loud noise).
 
 use crate::audio::g711;
+use crate::audio::pcm::SplitL16;
 
 /// PCM rates ElevenLabs names as `pcm_<rate>` that we accept.
 const PCM_RATES: [u32; 4] = [16_000, 22_050, 24_000, 44_100];
@@ -38,40 +39,28 @@ impl OutputFormat {
 /// Decodes the audio of one stream, message after message.
 pub struct Decoder {
     format: OutputFormat,
-    /// First byte of a PCM sample whose second byte is in the next message.
-    half: Option<u8>,
+    pcm: SplitL16,
 }
 
 impl Decoder {
     pub fn new(format: OutputFormat) -> Self {
-        Self { format, half: None }
+        Self {
+            format,
+            pcm: SplitL16::default(),
+        }
     }
 
     /// The samples `bytes` completes (maybe none).
     pub fn decode(&mut self, bytes: &[u8]) -> Vec<i16> {
         match self.format {
             OutputFormat::Ulaw8k => g711::decode_ulaw(bytes),
-            OutputFormat::Pcm(_) => {
-                let mut out = Vec::with_capacity(bytes.len() / 2 + 1);
-                let mut rest = bytes;
-                if let (Some(lo), Some((&hi, tail))) = (self.half, rest.split_first()) {
-                    out.push(i16::from_le_bytes([lo, hi]));
-                    self.half = None;
-                    rest = tail;
-                }
-                let pairs = rest.chunks_exact(2);
-                if let [last] = pairs.remainder() {
-                    self.half = Some(*last);
-                }
-                out.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]])));
-                out
-            }
+            OutputFormat::Pcm(_) => self.pcm.decode(bytes),
         }
     }
 
     /// Whether half a sample is still waiting (a stream should not end like that).
     pub fn has_half_sample(&self) -> bool {
-        self.half.is_some()
+        self.pcm.has_half()
     }
 }
 

@@ -9,6 +9,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use super::request::{self, Chunk, InFlight, Target};
+use crate::audio::pcm::SplitL16;
 use crate::providers::tts::TtsEvent;
 use crate::providers::ProviderError;
 
@@ -25,7 +26,7 @@ pub async fn run(
     // Pieces too long for one request, waiting for a free slot.
     let mut waiting: VecDeque<String> = VecDeque::new();
     let mut text_open = true;
-    let mut pcm = Pcm16::default();
+    let mut pcm = SplitL16::default();
     loop {
         while queue.len() < in_flight_max {
             let Some(next) = waiting.pop_front() else {
@@ -102,34 +103,6 @@ pub fn split(text: &str, max: usize) -> Vec<String> {
 
 /// PCM16 LE out of body chunks that may end in the middle of a sample: the odd byte is
 /// kept for the next chunk, never dropped (that would shift every later sample).
-#[derive(Default)]
-struct Pcm16 {
-    half: Option<u8>,
-}
-
-impl Pcm16 {
-    fn decode(&mut self, bytes: &[u8]) -> Vec<i16> {
-        let mut out = Vec::with_capacity(bytes.len() / 2 + 1);
-        let mut rest = bytes;
-        if let (Some(lo), Some((&hi, tail))) = (self.half, rest.split_first()) {
-            out.push(i16::from_le_bytes([lo, hi]));
-            self.half = None;
-            rest = tail;
-        }
-        let pairs = rest.chunks_exact(2);
-        if let [last] = pairs.remainder() {
-            self.half = Some(*last);
-        }
-        out.extend(pairs.map(|b| i16::from_le_bytes([b[0], b[1]])));
-        out
-    }
-
-    /// Starts a new body; true when half a sample was left over.
-    fn reset(&mut self) -> bool {
-        self.half.take().is_some()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +112,7 @@ mod tests {
         let samples: Vec<i16> = (0..40).map(|i| i * 797 - 16_000).collect();
         let bytes = crate::audio::pcm::to_le_bytes(&samples);
         for cuts in [vec![1, 2, 3], vec![3, 4, 9, 79], vec![0, 0, 41]] {
-            let mut pcm = Pcm16::default();
+            let mut pcm = SplitL16::default();
             let mut out = Vec::new();
             let mut at = 0;
             for cut in cuts.into_iter().chain([bytes.len()]) {
@@ -149,7 +122,7 @@ mod tests {
             assert_eq!(out, samples);
             assert!(!pcm.reset());
         }
-        let mut pcm = Pcm16::default();
+        let mut pcm = SplitL16::default();
         assert_eq!(pcm.decode(&[1, 0, 7]), vec![1]);
         assert!(
             pcm.reset(),
