@@ -1,6 +1,7 @@
 //! Cuts the LLM's streaming text into pieces worth speaking: whole sentences, or clauses
 //! when a sentence runs long, so the first audio starts after the first clause rather
-//! than the whole answer. Portuguese abbreviations ("Sr.", "Dra.", "Av.") and numbers
+//! than the whole answer. The first piece of an answer is cut at its first clause already
+//! (a model writes a 12-word sentence in about 200 ms; the caller waits for all of it). Portuguese abbreviations ("Sr.", "Dra.", "Av.") and numbers
 //! ("1.500", "R$ 2,50") do not end a piece.
 
 /// Words that end with a period without ending the sentence (folded, without the period).
@@ -9,12 +10,19 @@ const ABBREVIATIONS: &[&str] = &[
     "tel", "etc", "ex", "obs", "aprox", "min", "máx", "max", "mr", "mrs", "ms", "st", "vs", "jr",
 ];
 
+/// The shortest first piece cut at a clause: "Claro," alone is too short to say well.
+const FIRST_CLAUSE_MIN_CHARS: usize = 12;
+
 /// Splits streaming text into speakable pieces.
 #[derive(Debug)]
 pub struct SentenceSplitter {
     buf: String,
-    /// A clause (`,` `;` `:`) ends a piece once the piece is at least this long.
+    /// A clause (`,` `;` `:`) ends a piece once the piece is at least this long…
     clause_min_chars: usize,
+    /// …or this long, for the answer's first piece.
+    first_clause_min_chars: usize,
+    /// Pieces given out so far.
+    pieces_out: usize,
     /// With no boundary at all, a piece is cut at a space past this length.
     max_chars: usize,
 }
@@ -30,6 +38,8 @@ impl SentenceSplitter {
         Self {
             buf: String::new(),
             clause_min_chars,
+            first_clause_min_chars: clause_min_chars.min(FIRST_CLAUSE_MIN_CHARS),
+            pieces_out: 0,
             max_chars: max_chars.max(clause_min_chars + 1),
         }
     }
@@ -44,6 +54,7 @@ impl SentenceSplitter {
             let piece = piece.trim().to_string();
             if !piece.is_empty() {
                 pieces.push(piece);
+                self.pieces_out += 1;
             }
         }
         pieces
@@ -60,6 +71,11 @@ impl SentenceSplitter {
     /// the character after it (a space), so "1." followed by "500" is not cut early.
     fn boundary(&self) -> Option<usize> {
         let chars: Vec<(usize, char)> = self.buf.char_indices().collect();
+        let clause_min = if self.pieces_out == 0 {
+            self.first_clause_min_chars
+        } else {
+            self.clause_min_chars
+        };
         let mut last_space = None;
         for (i, &(at, c)) in chars.iter().enumerate() {
             let next = chars.get(i + 1).map(|&(_, n)| n);
@@ -79,8 +95,7 @@ impl SentenceSplitter {
                     return Some(at + c.len_utf8());
                 }
                 ',' | ';' | ':'
-                    if next.is_whitespace()
-                        && self.buf[..at].chars().count() >= self.clause_min_chars =>
+                    if next.is_whitespace() && self.buf[..at].chars().count() >= clause_min =>
                 {
                     return Some(at + 1);
                 }
@@ -139,7 +154,8 @@ mod tests {
                 "nº 1.500. Custa R$ 2,50. Ok!"
             ]),
             vec![
-                "O Dr. Silva atende na Av. Paulista, nº 1.500.",
+                "O Dr. Silva atende na Av. Paulista,",
+                "nº 1.500.",
                 "Custa R$ 2,50.",
                 "Ok!"
             ]
@@ -151,8 +167,12 @@ mod tests {
         let long = "Nosso horário de atendimento é de segunda a sexta-feira, das oito às dezoito horas, e aos sábados até o meio-dia";
         let pieces = split_all(&[long]);
         assert_eq!(pieces.len(), 2, "{pieces:?}");
-        // The first comma comes before the clause minimum: the cut is at the second.
-        assert!(pieces[0].ends_with("horas,"), "{pieces:?}");
+        // The first piece is cut at its first clause, to start speaking sooner…
+        assert!(pieces[0].ends_with("sexta-feira,"), "{pieces:?}");
+        // …later ones only once they are long enough.
+        let pieces = split_all(&["Claro. ", long]);
+        assert_eq!(pieces.len(), 3, "{pieces:?}");
+        assert!(pieces[1].ends_with("horas,"), "{pieces:?}");
         let words = "palavra ".repeat(60);
         let pieces = split_all(&[&words]);
         assert!(pieces.len() >= 2, "{pieces:?}");
