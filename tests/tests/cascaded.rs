@@ -354,8 +354,9 @@ async fn a_lone_backchannel_over_the_answer_resumes_it_instead_of_being_answered
     let long = "Temos vários horários disponíveis. De manhã atendemos das oito ao meio-dia. \
         À tarde atendemos da uma às seis. Aos sábados atendemos das oito ao meio-dia.";
     let mut script = CascadedScript::new(QUESTION, long);
-    // Whatever the caller says over the answer, Deepgram hears "Aham."
-    script.deepgram.utterances = vec![QUESTION.into(), "Aham.".into()];
+    // Whatever the caller says over the answer, Deepgram hears "Aham." (one final per
+    // pause: the interruption has a comma).
+    script.deepgram.utterances = vec![QUESTION.into(), "Aham.".into(), "Aham.".into()];
     script.tts.realtime_factor = 1.0;
     let fakes = CascadedFakes::start(script).await.unwrap();
     let h = bridge(&fakes, "", "").await;

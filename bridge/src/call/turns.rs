@@ -36,6 +36,7 @@ impl Call {
             match event {
                 Heard::SpeechStarted { onset } => self.speech_onset = Some(onset),
                 Heard::Probe { probe, audio } if self.turn_open => {
+                    self.tell_agent(AgentInput::CallerPaused);
                     self.ask_smart_turn(probe, audio)
                 }
                 Heard::Probe { .. } => self.forget_speech(),

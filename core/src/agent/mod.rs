@@ -46,6 +46,10 @@ pub enum AgentInput {
     /// The call's own turn detection decided the caller has finished: answer now. Only
     /// sent to agents set up for local turns (their provider-side detection is off).
     EndOfTurn,
+    /// Local turns: the caller paused and the call is deciding whether their turn is over
+    /// ([`AgentInput::EndOfTurn`] follows if so). A cascaded agent gets its transcript
+    /// ready meanwhile; realtime agents ignore it.
+    CallerPaused,
 }
 
 /// Who said something in a transcript.

@@ -59,6 +59,8 @@ pub(super) struct Session {
     interim: String,
     /// A speech_final arrived and nothing came after it.
     settled: bool,
+    /// A `Finalize` was sent at a pause and its final has not come yet.
+    finalize_pending: bool,
     /// This turn's caller audio, for the next STT if this one fails mid-turn.
     turn_audio: Vec<i16>,
     /// The turn ended locally; STT's final is due by then.
@@ -103,6 +105,7 @@ impl Session {
             utterance: String::new(),
             interim: String::new(),
             settled: false,
+            finalize_pending: false,
             turn_audio: Vec::new(),
             final_due: None,
             history,
@@ -162,12 +165,24 @@ impl Session {
                     debug!(call = %self.call.call_id, "STT input full or closed; audio kept for replay");
                 }
             }
+            AgentInput::CallerPaused => {
+                // The call is deciding whether the turn is over: have the words ready (and,
+                // with preemptive generation, the answer started) by the time it has.
+                if self.stt.input.try_send(SttInput::Finalize).is_ok() {
+                    self.finalize_pending = true;
+                    self.settled = false;
+                }
+            }
             AgentInput::EndOfTurn => {
-                let _ = self.stt.input.try_send(SttInput::Finalize);
-                if self.settled && self.interim.is_empty() && !self.utterance.trim().is_empty() {
-                    // STT already settled the utterance: no need to wait for Finalize's echo.
+                if self.settled
+                    && !self.finalize_pending
+                    && self.interim.is_empty()
+                    && !self.utterance.trim().is_empty()
+                {
+                    // STT already settled the utterance: no need to wait for another final.
                     self.end_turn().await;
                 } else {
+                    let _ = self.stt.input.try_send(SttInput::Finalize);
                     self.final_due = Some(
                         Instant::now()
                             + Duration::from_millis(self.inner.settings.stt_final_timeout_ms),
@@ -216,6 +231,7 @@ impl Session {
                 self.interim.clear();
                 self.settled = speech_final;
                 if speech_final {
+                    self.finalize_pending = false;
                     if self.final_due.is_some() || !self.inner.persona.local_turns {
                         if !self.utterance.trim().is_empty() || self.final_due.is_some() {
                             self.end_turn().await;
@@ -304,6 +320,7 @@ impl Session {
     async fn end_turn(&mut self) {
         self.final_due = None;
         self.settled = false;
+        self.finalize_pending = false;
         self.turn_audio.clear();
         let mut text = std::mem::take(&mut self.utterance);
         let interim = std::mem::take(&mut self.interim);
@@ -368,8 +385,10 @@ impl Session {
             return;
         }
         let text = self.inner.guard.clean_caller_text(&self.utterance);
-        if text.is_empty() {
-            return;
+        let backchannel = self.resumable.is_some()
+            && only_words_from(&text, &self.inner.settings.backchannels);
+        if text.is_empty() || backchannel {
+            return; // nothing to answer, or an "aham" that resumes the cut answer
         }
         self.answer_caller(text.clone());
         if let Some(running) = self.answer.as_mut() {

@@ -118,6 +118,7 @@ impl ConversationState {
             AgentInput::ToolResult { call_id, output } => {
                 vec![ClientMessage::tool_result(call_id, output)]
             }
+            AgentInput::CallerPaused => Vec::new(),
             // No manual commit exists; local turns are refused at connect time.
             AgentInput::EndOfTurn => {
                 debug!("EndOfTurn ignored: ElevenLabs detects turns itself");

@@ -97,6 +97,7 @@ impl ConversationState {
                 out.push(ClientMessage::Audio { data });
                 out
             }
+            AgentInput::CallerPaused => Vec::new(),
             AgentInput::EndOfTurn if self.local_turns && self.activity_open => {
                 self.activity_open = false;
                 vec![ClientMessage::ActivityEnd]

@@ -58,6 +58,7 @@ impl ConversationState {
             }
             AgentInput::Interrupted { item_id, heard_ms } => self.interrupt(&item_id, heard_ms),
             AgentInput::EndOfTurn => vec![ClientEvent::Commit {}, response_create()],
+            AgentInput::CallerPaused => Vec::new(),
             AgentInput::Text(text) => vec![ClientEvent::user_text(text), response_create()],
             // DTMF reaches the model as a user text line `[DTMF 5]`: the realtime API has
             // no key-press input, and the instructions can tell the model what digits mean.
