@@ -1,8 +1,14 @@
 //! The load tool: N concurrent real-time calls against a bridge, ramped up, each running the
 //! caller script for a fixed time; then one summary with latency percentiles, playout
 //! quality, errors, what the bridge cost (CPU over the steady-state window, RSS) and, when
-//! the fake provider is ours, who decided the turns and how fast.
+//! the fake provider is ours, who decided the turns and how fast; and, from the bridge's
+//! recording facts, its own per-turn figures.
 
+mod bridge_facts;
+mod cascaded;
+#[cfg(test)]
+mod cascaded_run_tests;
+mod profile;
 mod provider;
 mod stack;
 
@@ -10,6 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub use bridge_facts::{read_bridge_turns, BridgeTurns};
+pub use cascaded::{CascadedDelays, CascadedFakes, CascadedOptions};
+pub use profile::BridgeProfile;
 pub use provider::{ProviderChoice, RunningFake};
 pub use stack::{Stack, StackOptions};
 
@@ -43,6 +52,9 @@ pub struct LoadSpec {
     /// The fake provider the bridge talks to, when it is ours: what it sees during the run
     /// (turn detection mode, client commits) goes into the summary.
     pub provider: Option<FakeStatsHandle>,
+    /// The bridge runs a cascaded agent with local turns (checked when its stack started)
+    /// against fakes with these delays: the summary says so, with turn detection "client".
+    pub cascaded: Option<CascadedDelays>,
     /// Print progress to stderr.
     pub progress: bool,
 }
@@ -200,6 +212,10 @@ fn finish(
     summary.rate = spec.template.rate;
     summary.mix = spec.template.mix.name().into();
     summary.playout = spec.template.playout.name().into();
+    if let Some(delays) = spec.cascaded {
+        summary.turn_detection.get_or_insert(TurnDetection::Client);
+        summary.cascaded_delays = Some(delays);
+    }
     summary.sim_cpu_pct = match (own_start, own_cpu_ticks().ok()) {
         (Some(a), Some(b)) => Some((cpu_percent(b.saturating_sub(a), wall) * 10.0).round() / 10.0),
         _ => None,

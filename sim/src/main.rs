@@ -20,7 +20,10 @@ use voice_sim::freeswitch::{
     run_call, CallReport, CallSpec, CallerTurn, ClearKind, FakeFreeswitch, Mix, ModuleProfile,
     Playout, ProviderDelays, UrlStyle,
 };
-use voice_sim::load::{run_load, LoadSpec, ProviderChoice, Stack, StackOptions};
+use voice_sim::load::{
+    read_bridge_turns, run_load, CascadedDelays, CascadedOptions, LoadSpec, ProviderChoice, Stack,
+    StackOptions,
+};
 use voice_sim::report::TurnDetection;
 
 #[derive(Parser)]
@@ -51,6 +54,18 @@ enum Command {
     /// streamed in real time (`client_commits`, `client_commits_without_speech` count the
     /// commits). With --bridge the provider is not ours: `turn_detection` is null and the
     /// configured delays are subtracted. Progress and a turns line go to stderr.
+    ///
+    /// `--provider cascaded` starts fake Deepgram, a fake chat model and fake ElevenLabs
+    /// TTS with fixed delays (--stt-final-ms, --llm-first-token-ms, --tts-first-byte-ms)
+    /// and needs a profile with local turns (--config sim/configs/cascaded.toml): the three
+    /// delays are subtracted, so `turn_latency_ms` is the bridge's turn decision plus its
+    /// overhead. With recording on in the profile, `bridge_turns` gives the bridge's own
+    /// figures from the facts of this run's calls: `decision_ms`,
+    /// `decided_to_first_frame_ms` (turn decided → first answer frame out),
+    /// `pipeline_overhead_ms` (that minus the provider's delays) and
+    /// `response_beyond_decision_ms` (each answer heard here, paired with the bridge turn
+    /// that sent it: response − that turn's decision − the delays). `fake_provider` is what
+    /// the fake provider saw.
     Load(LoadCmd),
     /// Run the fake OpenAI Realtime server until Ctrl-C.
     FakeOpenai(FakeOpenAiCmd),
@@ -109,6 +124,16 @@ struct CallOptions {
     /// The fake provider's thinking time, ms (subtracted from latency).
     #[arg(long, default_value_t = 0)]
     think_ms: u64,
+    /// Cascaded: fake Deepgram holds each final back this long, ms (subtracted).
+    #[arg(long, default_value_t = CascadedDelays::default().stt_final_ms)]
+    stt_final_ms: u64,
+    /// Cascaded: the fake chat model's first token comes this long after its headers, ms
+    /// (subtracted).
+    #[arg(long, default_value_t = CascadedDelays::default().llm_first_token_ms)]
+    llm_first_token_ms: u64,
+    /// Cascaded: fake TTS audio starts this long after a text is complete, ms (subtracted).
+    #[arg(long, default_value_t = CascadedDelays::default().tts_first_byte_ms)]
+    tts_first_byte_ms: u64,
     /// The provider's VAD silence window, ms (subtracted from latency, unless the bridge
     /// detects turns itself).
     #[arg(long, default_value_t = 500)]
@@ -116,7 +141,8 @@ struct CallOptions {
     /// Bridge log level (when started here).
     #[arg(long, default_value = "warn")]
     log_level: String,
-    /// The fake provider (when the bridge is started here): openai, gemini or elevenlabs.
+    /// The fake provider (when the bridge is started here): openai, gemini, elevenlabs or
+    /// cascaded (with a local-turns profile: --config sim/configs/cascaded.toml).
     #[arg(long, default_value = "openai")]
     provider: ProviderChoice,
 }
@@ -232,12 +258,28 @@ fn template(o: &CallOptions) -> anyhow::Result<CallSpec> {
         }
     }
     spec.pause = Duration::from_millis(o.pause_ms);
-    spec.delays = ProviderDelays {
-        vad_silence_ms: o.vad_silence_ms,
-        think_ms: o.think_ms.min(u64::from(u32::MAX)) as u32,
+    spec.delays = match cascaded(o) {
+        // The bridge decides the turns: no VAD window; the fakes' delays add up.
+        Some(d) => ProviderDelays {
+            vad_silence_ms: 0,
+            think_ms: d.total_ms().min(u64::from(u32::MAX)) as u32,
+        },
+        None => ProviderDelays {
+            vad_silence_ms: o.vad_silence_ms,
+            think_ms: o.think_ms.min(u64::from(u32::MAX)) as u32,
+        },
     };
     spec.validate_format().map_err(anyhow::Error::msg)?;
     Ok(spec)
+}
+
+/// The cascaded fakes' delays, when they are started here.
+fn cascaded(o: &CallOptions) -> Option<CascadedDelays> {
+    (o.provider == ProviderChoice::Cascaded && o.bridge.is_none()).then_some(CascadedDelays {
+        stt_final_ms: o.stt_final_ms,
+        llm_first_token_ms: o.llm_first_token_ms,
+        tts_first_byte_ms: o.tts_first_byte_ms,
+    })
 }
 
 /// A positive, finite number of seconds.
@@ -289,9 +331,15 @@ async fn target(o: &CallOptions, spec: &CallSpec, pid: Option<u32>) -> anyhow::R
     let options = StackOptions {
         provider: o.provider,
         fake,
+        cascaded: CascadedOptions {
+            delays: cascaded(o).unwrap_or_default(),
+            // Deepgram transcribes what the caller says, turn by turn.
+            utterances: spec.script.iter().map(|t| t.text.clone()).collect(),
+        },
         config: o.config.clone(),
         with_freeswitch: needs_switch,
         log_level: o.log_level.clone(),
+        domain: spec.domain.clone(),
         ..StackOptions::default()
     };
     let stack = Stack::start(options).await?;
@@ -473,16 +521,24 @@ async fn load(cmd: LoadCmd) -> anyhow::Result<()> {
             .as_ref()
             .and_then(|s| s.fake.openai())
             .map(|f| f.stats_handle()),
+        cascaded: cascaded(&cmd.options),
         progress: true,
     };
     eprintln!(
         "{} calls × {} s against {} (ramp {} ms)",
         cmd.calls, cmd.seconds, target.url, cmd.ramp_ms
     );
-    let result = run_load(spec).await;
+    let subtracted = u64::from(spec.template.delays.think_ms);
+    let mut result = run_load(spec).await;
     if let Some(fake) = target.stack.as_ref().map(|s| &s.fake) {
-        eprintln!("fake provider: {}", fake.summary());
+        let summary = fake.summary();
+        eprintln!("fake provider: {summary}");
+        result.summary.fake_provider = Some(summary);
     }
+    let recordings = target
+        .stack
+        .as_ref()
+        .and_then(|s| s.profile.recordings.clone());
     if let Some(stats) = target
         .stack
         .as_ref()
@@ -501,6 +557,12 @@ async fn load(cmd: LoadCmd) -> anyhow::Result<()> {
         );
     }
     stop(target.stack).await;
+    // After the bridge has stopped: its recording writers have finished the facts.
+    if let Some(dir) = recordings {
+        let turns = read_bridge_turns(&dir, &result.reports, subtracted);
+        eprintln!("{}", turns.line(&dir));
+        result.summary.bridge_turns = Some(turns);
+    }
     println!("{}", result.summary.to_json_line());
     Ok(())
 }

@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::fake_openai::FakeStats;
 use crate::freeswitch::{error_kinds, CallReport, ProviderDelays};
+use crate::load::{BridgeTurns, CascadedDelays};
 
 /// Percentiles of a set of measurements (ms). `None` fields when there was nothing to measure.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -151,11 +152,18 @@ pub struct LoadSummary {
     pub response_ms: LatencyStats,
     /// What was subtracted from each response time.
     pub subtracted_delay_ms: u32,
-    /// Its parts (`vad_silence_ms` is 0 with client turn detection).
+    /// Its parts (`vad_silence_ms` is 0 with client turn detection; a cascaded agent's
+    /// three delays are `think_ms`).
     pub subtracted: ProviderDelays,
+    /// With the cascaded fakes: their delays (STT final, LLM first token, TTS first byte),
+    /// whose sum is `subtracted.think_ms`. `turn_latency_ms` is then the bridge's turn
+    /// decision plus its overhead, less whatever of the delays ran before the decision (an
+    /// STT final that came first).
+    pub cascaded_delays: Option<CascadedDelays>,
     /// Who decided the end of each caller turn, from the fake provider's sessions: "server"
     /// (its server VAD), "client" (`turn_detection: null`: the bridge committed), "mixed";
-    /// null when the provider was not started here (`--bridge`) or saw no session.
+    /// null when the provider was not started here (`--bridge`) or saw no session. With the
+    /// cascaded fakes "client": their profile's local turns are checked at start.
     pub turn_detection: Option<TurnDetection>,
     /// Client turns: the caller's end of speech → the bridge's `input_audio_buffer.commit`.
     /// Measured by the fake as the audio after the caller's last audible sample at each
@@ -198,6 +206,12 @@ pub struct LoadSummary {
     pub sim_late_ticks: u64,
     /// Wall time of the whole run, seconds.
     pub wall_s: f64,
+    /// What the fake provider saw (sessions, answers, protocol errors or rejections), when
+    /// it was started here.
+    pub fake_provider: Option<serde_json::Value>,
+    /// The bridge's own per-turn figures, from the recording facts of this run's calls
+    /// (null when the bridge was not started here or does not record).
+    pub bridge_turns: Option<BridgeTurns>,
     /// Call parameters, for the record.
     pub profile: String,
     /// Call rate.
@@ -292,6 +306,7 @@ impl LoadSummary {
             self.subtracted_delay_ms,
         );
         line += match self.turn_detection {
+            _ if self.cascaded_delays.is_some() => " STT final + LLM first token + TTS first byte)",
             Some(TurnDetection::Client) => " think)",
             Some(TurnDetection::Server) => " VAD silence + think)",
             _ => " configured delays)",

@@ -1,10 +1,13 @@
-//! Which fake provider a run's bridge talks to: OpenAI Realtime, Gemini Live or an
-//! ElevenLabs agent. Each fake is started with the same reply, caller transcript and think
-//! time, and the bridge is pointed at it through its environment.
+//! Which fake provider a run's bridge talks to: OpenAI Realtime, Gemini Live, an
+//! ElevenLabs agent, or a cascaded agent's three fakes (STT, LLM, TTS). Each is started with
+//! the same reply and caller transcript (the realtime fakes with the think time, the
+//! cascaded ones with their own delays), and the bridge is pointed at it through its
+//! environment.
 
 use anyhow::Context;
 use serde_json::{json, Value};
 
+use super::cascaded::{CascadedFakes, CascadedOptions};
 use crate::fake_elevenlabs::{FakeElevenLabs, FakeElevenLabsConfig};
 use crate::fake_gemini::{FakeGemini, FakeGeminiConfig};
 use crate::fake_openai::{FakeOpenAi, FakeOpenAiConfig};
@@ -15,6 +18,8 @@ pub enum ProviderChoice {
     OpenAi,
     Gemini,
     ElevenLabs,
+    /// STT → LLM → TTS (needs local turn detection in the bridge's profile).
+    Cascaded,
 }
 
 impl std::str::FromStr for ProviderChoice {
@@ -24,8 +29,9 @@ impl std::str::FromStr for ProviderChoice {
             "openai" | "openai_realtime" => Ok(Self::OpenAi),
             "gemini" | "gemini_live" => Ok(Self::Gemini),
             "elevenlabs" | "elevenlabs_agent" => Ok(Self::ElevenLabs),
+            "cascaded" => Ok(Self::Cascaded),
             other => Err(format!(
-                "unknown provider {other:?} (openai, gemini or elevenlabs)"
+                "unknown provider {other:?} (openai, gemini, elevenlabs or cascaded)"
             )),
         }
     }
@@ -36,11 +42,17 @@ pub enum RunningFake {
     OpenAi(FakeOpenAi),
     Gemini(FakeGemini),
     ElevenLabs(FakeElevenLabs),
+    Cascaded(Box<CascadedFakes>),
 }
 
 impl RunningFake {
-    /// Starts `choice`, taking reply, caller transcript and think time from `common`.
-    pub async fn start(choice: ProviderChoice, common: FakeOpenAiConfig) -> anyhow::Result<Self> {
+    /// Starts `choice`, taking reply, caller transcript and think time from `common`; the
+    /// cascaded fakes take their delays and caller script from `cascaded`.
+    pub async fn start(
+        choice: ProviderChoice,
+        common: FakeOpenAiConfig,
+        cascaded: &CascadedOptions,
+    ) -> anyhow::Result<Self> {
         Ok(match choice {
             ProviderChoice::OpenAi => Self::OpenAi(
                 FakeOpenAi::start(common)
@@ -69,6 +81,10 @@ impl RunningFake {
                 .await
                 .context("starting the fake ElevenLabs agent")?,
             ),
+            ProviderChoice::Cascaded => Self::Cascaded(Box::new(
+                CascadedFakes::start(cascaded, &common.reply_text, &common.caller_transcript)
+                    .await?,
+            )),
         })
     }
 
@@ -93,6 +109,7 @@ impl RunningFake {
                 var("PROVIDERS__ELEVENLABS_AGENT__AGENT_ID", &f.agent_id()),
                 var("PROVIDERS__ELEVENLABS_AGENT__API_KEY", &f.api_key()),
             ],
+            Self::Cascaded(f) => f.bridge_env(),
         }
     }
 
@@ -101,6 +118,7 @@ impl RunningFake {
             Self::OpenAi(f) => f.url(),
             Self::Gemini(f) => f.url(),
             Self::ElevenLabs(f) => f.ws_url(),
+            Self::Cascaded(f) => f.urls(),
         }
     }
 
@@ -135,6 +153,7 @@ impl RunningFake {
                     "pongs_ok": s.pongs_ok, "missing_pongs": s.missing_pongs,
                     "protocol_errors": s.protocol_errors})
             }
+            Self::Cascaded(f) => f.summary(),
         }
     }
 }
