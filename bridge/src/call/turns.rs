@@ -40,6 +40,8 @@ impl Call {
                     self.ask_smart_turn(probe, audio)
                 }
                 Heard::Probe { .. } => self.forget_speech(),
+                Heard::Paused if self.turn_open => self.tell_agent(AgentInput::CallerPaused),
+                Heard::Paused => {}
                 Heard::TurnEnded(end) => self.end_turn(end),
             }
         }

@@ -28,6 +28,8 @@ pub enum Heard {
     /// Ask Smart Turn about `audio` (16 kHz) and hand the answer to [`FrontEnd::verdict`]
     /// with this `probe`.
     Probe { probe: u64, audio: Vec<i16> },
+    /// Without Smart Turn: the caller paused (the turn ends if the pause lasts).
+    Paused,
     /// The caller's turn is over.
     TurnEnded(TurnEnd),
 }
@@ -145,6 +147,7 @@ impl FrontEnd {
                     audio: self.turn.snapshot(),
                 });
             }
+            TurnSignal::Pause => heard.push(Heard::Paused),
             TurnSignal::End(reason) => {
                 let end = self.end_turn(now, self.probability, reason);
                 heard.push(Heard::TurnEnded(end));

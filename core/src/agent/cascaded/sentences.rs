@@ -52,7 +52,7 @@ impl SentenceSplitter {
             let rest = self.buf.split_off(end);
             let piece = std::mem::replace(&mut self.buf, rest.trim_start().to_string());
             let piece = piece.trim().to_string();
-            if !piece.is_empty() {
+            if piece.chars().any(char::is_alphanumeric) {
                 pieces.push(piece);
                 self.pieces_out += 1;
             }
@@ -85,7 +85,14 @@ impl SentenceSplitter {
                 }
                 last_space = Some(at);
             }
-            let Some(next) = next else { break };
+            let Some(next) = next else {
+                // "!" and "?" end a sentence with nothing after them; "." waits for what
+                // follows ("1." may be "1.500").
+                if matches!(c, '!' | '?' | '…') {
+                    return Some(at + c.len_utf8());
+                }
+                break;
+            };
             let ends = |n: char| n.is_whitespace() || n == '"' || n == '”' || n == ')';
             match c {
                 '.' | '!' | '?' | '…' if ends(next) => {
@@ -137,12 +144,20 @@ mod tests {
     fn sentences_come_out_as_soon_as_they_end() {
         let mut s = SentenceSplitter::default();
         assert!(s.push("Olá, tudo").is_empty());
-        assert!(
-            s.push(" bem?").is_empty(),
-            "a boundary needs what follows it"
+        assert_eq!(
+            s.push(" bem?"),
+            vec!["Olá, tudo bem?"],
+            "? needs nothing after it"
         );
-        assert_eq!(s.push(" Posso"), vec!["Olá, tudo bem?"]);
-        assert_eq!(s.push(" ajudar.\n"), vec!["Posso ajudar."]);
+        assert!(
+            s.push(" Posso ajudar.").is_empty(),
+            "a period waits for what follows"
+        );
+        assert_eq!(s.push("\n"), vec!["Posso ajudar."]);
+        assert_eq!(s.push("Sério?!"), vec!["Sério?!"]);
+        // Streamed apart, the "!" after a cut "?" is no piece of its own.
+        assert_eq!(s.push("Mesmo?"), vec!["Mesmo?"]);
+        assert!(s.push("! ").is_empty(), "a lone \"!\" is not a piece");
         assert_eq!(s.finish(), None);
     }
 

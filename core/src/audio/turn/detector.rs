@@ -28,6 +28,9 @@ pub enum TurnSignal {
     /// The caller has been silent `probe_ms` after speech: ask the model now (once per
     /// pause) and hand its answer to [`TurnDetector::verdict`].
     Probe,
+    /// Without Smart Turn: the caller has been silent `probe_ms` after speech (once per
+    /// pause). Nothing to ask; the turn ends at `min_silence_ms` unless they go on.
+    Pause,
     /// The turn is over.
     End(TurnEndReason),
 }
@@ -65,6 +68,8 @@ pub struct TurnDetector {
     /// The model could not be asked (saturated): this pause ends like a plain VAD's, at
     /// `fallback_silence_ms`.
     unjudged: bool,
+    /// Without Smart Turn: this pause was reported ([`TurnSignal::Pause`]).
+    pause_told: bool,
 }
 
 impl TurnDetector {
@@ -78,6 +83,7 @@ impl TurnDetector {
             silence_samples: 0,
             complete: false,
             unjudged: false,
+            pause_told: false,
         })
     }
 
@@ -90,6 +96,7 @@ impl TurnDetector {
             self.next_probe_ms = u64::from(self.settings.probe_ms);
             self.complete = false;
             self.unjudged = false;
+            self.pause_told = false;
         } else if self.speech_seen {
             self.silence_samples += audio_16k.len() as u64;
         }
@@ -123,6 +130,13 @@ impl TurnDetector {
         if self.settings.smart_turn && !self.complete && silence >= self.next_probe_ms {
             self.next_probe_ms = silence + u64::from(self.settings.reprobe_ms);
             return TurnSignal::Probe;
+        }
+        if !self.settings.smart_turn
+            && !self.pause_told
+            && silence >= u64::from(self.settings.probe_ms)
+        {
+            self.pause_told = true;
+            return TurnSignal::Pause;
         }
         TurnSignal::Wait
     }

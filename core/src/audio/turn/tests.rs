@@ -305,12 +305,17 @@ fn without_smart_turn_min_silence_ends_the_turn() {
     .unwrap();
     let frame = [0i16; 320];
     detector.push(&frame, true);
+    // The pause is reported once (a cascaded agent gets its transcript ready)…
+    assert_eq!(detector.push(&frame, false), TurnSignal::Pause);
     assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
-    assert_eq!(detector.push(&frame, false), TurnSignal::Wait);
+    // …and the turn ends at min_silence_ms.
     assert_eq!(
         detector.push(&frame, false),
         TurnSignal::End(TurnEndReason::Silence)
     );
+    // Speech again: the next pause is reported again.
+    detector.push(&frame, true);
+    assert_eq!(detector.push(&frame, false), TurnSignal::Pause);
 }
 
 #[test]
