@@ -16,7 +16,8 @@ apt_install() {
 }
 
 # Tools the tests and the demo use: speech (espeak-ng, sox), pip + unzip for models/fetch,
-# and libopus (found with pkg-config) for Ogg/Opus call recordings.
+# libopus (found with pkg-config) for Ogg/Opus call recordings, and Lua 5.2 (the version
+# FreeSWITCH 1.10's mod_lua is built with) + curl for the Lua IVR tests.
 ensure_tools() {
     local missing=()
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
@@ -25,6 +26,8 @@ ensure_tools() {
     command -v pkg-config >/dev/null && pkg-config --exists opus || missing+=(libopus-dev)
     command -v unzip >/dev/null || missing+=(unzip)
     python3 -m pip --version >/dev/null 2>&1 || missing+=(python3-pip)
+    command -v lua5.2 >/dev/null || missing+=(lua5.2)
+    command -v curl >/dev/null || missing+=(curl)
     if [ ${#missing[@]} -gt 0 ]; then
         say "installing ${missing[*]}"
         apt_install "${missing[@]}"

@@ -17,3 +17,4 @@ pub mod freeswitch;
 pub mod load;
 pub mod report;
 pub mod speech;
+pub mod turn_load;

@@ -71,6 +71,15 @@ enum Command {
     FakeOpenai(FakeOpenAiCmd),
     /// Run a fake FreeSWITCH event socket until Ctrl-C.
     FakeEsl(FakeEslCmd),
+    /// Benchmark the turn-api: fake providers at fixed delays, turns posted open-loop at
+    /// --rate for --seconds; prints one JSON report (latency, providers' time, overhead =
+    /// latency − providers' time, the turn-api's CPU and RSS) as the last stdout line.
+    /// Needs the turn-api binary next to this one (cargo build [--release] -p turn-api) or
+    /// $VOICE_TURN_API_BIN.
+    TurnLoad(voice_sim::turn_load::TurnLoadCmd),
+    /// Start the turn-api with fake providers (no delays) and keep it up until Ctrl-C; prints
+    /// its base URL, API key and a caller recording as JSON (used by scripts/schemathesis).
+    TurnStack(voice_sim::turn_load::TurnStackCmd),
 }
 
 /// What every simulated call shares.
@@ -221,6 +230,8 @@ fn main() {
             Command::Load(cmd) => load(cmd).await,
             Command::FakeOpenai(cmd) => fake_openai(cmd).await,
             Command::FakeEsl(cmd) => fake_esl(cmd).await,
+            Command::TurnLoad(cmd) => cmd.run().await,
+            Command::TurnStack(cmd) => cmd.run().await,
         }
     });
     if let Err(e) = result {
