@@ -1,6 +1,6 @@
 //! turn-api: the turn-based REST API for Lua IVR scripts.
 
-pub mod engine;
 pub mod config;
+pub mod engine;
 pub mod http;
 pub mod sessions;

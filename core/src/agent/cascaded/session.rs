@@ -385,8 +385,8 @@ impl Session {
             return;
         }
         let text = self.inner.guard.clean_caller_text(&self.utterance);
-        let backchannel = self.resumable.is_some()
-            && only_words_from(&text, &self.inner.settings.backchannels);
+        let backchannel =
+            self.resumable.is_some() && only_words_from(&text, &self.inner.settings.backchannels);
         if text.is_empty() || backchannel {
             return; // nothing to answer, or an "aham" that resumes the cut answer
         }
