@@ -19,6 +19,9 @@ pub struct TurnApiConfig {
     pub redis: RedisSettings,
     pub audio: AudioSettings,
     pub limits: LimitSettings,
+    /// `[recording]`: the whole call of each session, as the bridge records (voice-core's).
+    #[serde(default)]
+    pub recording: voice_core::recording::RecordingSettings,
     /// The engine's own table, handed to it as is (its type checks it).
     #[serde(default)]
     pub engine: toml::Table,

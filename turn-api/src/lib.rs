@@ -3,4 +3,5 @@
 pub mod config;
 pub mod engine;
 pub mod http;
+pub mod recording;
 pub mod sessions;

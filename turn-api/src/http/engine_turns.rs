@@ -6,7 +6,7 @@ use futures_util::FutureExt;
 
 use super::turns::{NextAction, Reply, Turns, TurnsError};
 use voice_core::config::Secret;
-use voice_core::providers::catalog::{LlmKind, ProviderSettings, SttKind};
+use voice_core::providers::catalog::{LlmKind, ProviderSettings, SttKind, TtsKind};
 
 use crate::engine::{Action, Conversation, EngineError, EngineSettings, TurnEngine, TurnOutcome};
 
@@ -61,8 +61,8 @@ impl EngineTurns {
 }
 
 /// Each provider of the chains: `configured`, or `no API key` when neither its table nor
-/// its environment variable has one (STT and chat models read keys per request; speech
-/// providers were checked when built).
+/// its environment variable has one (every network provider reads its key per request;
+/// Piper needs none).
 fn provider_status(
     engine: &EngineSettings,
     p: &ProviderSettings,
@@ -95,8 +95,13 @@ fn provider_status(
         };
         out.insert(name(&kind), status.into());
     }
-    for kind in &engine.tts {
-        out.insert(name(kind), "configured".into());
+    for &kind in &engine.tts {
+        let status = match kind {
+            TtsKind::ElevenlabsTts => keyed(&p.elevenlabs_tts.api_key, "ELEVENLABS_API_KEY"),
+            TtsKind::OpenaiSpeech => keyed(&p.openai_speech.api_key, "OPENAI_API_KEY"),
+            TtsKind::Piper => "configured",
+        };
+        out.insert(name(&kind), status.into());
     }
     out
 }
@@ -156,7 +161,11 @@ mod tests {
         let engine = EngineSettings {
             stt: vec![SttKind::Deepgram, SttKind::OpenaiTranscribe],
             llm: vec![LlmKind::Groq, LlmKind::Ollama],
-            tts: vec![],
+            tts: vec![
+                TtsKind::ElevenlabsTts,
+                TtsKind::OpenaiSpeech,
+                TtsKind::Piper,
+            ],
             ..EngineSettings::default()
         };
         let mut p = ProviderSettings::default();
@@ -165,7 +174,9 @@ mod tests {
         assert_eq!(status["deepgram"], "configured");
         assert_eq!(status["openai_transcribe"], "no API key");
         assert_eq!(status["groq"], "configured");
-        // Ollama needs no key.
+        // Ollama and Piper need no key.
         assert_eq!(status["ollama"], "configured");
+        assert_eq!(status["piper"], "configured");
+        assert_eq!(status["elevenlabs_tts"], "no API key");
     }
 }

@@ -237,6 +237,9 @@ pub async fn create_session(
     let text = clip_text(reply.reply_text);
     session.history.push(record(0, "", &text, &reply.action));
     state.store.put(&session).await?;
+    let greeting = (reply.audio.as_slice(), reply.audio_rate);
+    let timings = &reply.timings;
+    state.recording.greeting(&session, greeting, timings).await;
     state.metrics.sessions_created.inc();
     state
         .metrics
@@ -326,6 +329,10 @@ pub async fn turn(
         .history
         .push(record(n, &caller_text, &reply_text, &reply.action));
     state.store.put(&session).await?;
+    let heard = (samples.as_slice(), rate);
+    let answer = (reply.audio.as_slice(), reply.audio_rate);
+    let timings = &reply.timings;
+    state.recording.turn(&session, heard, answer, timings).await;
     state.metrics.turns.inc();
     let total = started.elapsed();
     state.metrics.turn_seconds.observe(total.as_secs_f64());
@@ -364,6 +371,7 @@ async fn goodbye(state: &AppState, mut session: Session) -> Result<TurnAnswer, A
         .history
         .push(record(n, "", &limits.goodbye_text, &action));
     state.store.put(&session).await?;
+    state.recording.goodbye(&session, &limits.goodbye_wav).await;
     state.metrics.limit_goodbyes.inc();
     info!(session = %session.id, turns = session.turns, "session limit reached: goodbye");
     let wav = limits.goodbye_wav.display().to_string();
@@ -402,6 +410,7 @@ pub async fn end_session(
         .remove(&id)
         .await?
         .ok_or_else(|| ApiError::not_found(&id))?;
+    state.recording.end(&session).await;
     state.metrics.sessions_ended.inc();
     info!(session = %id, turns = session.turns, "session ended");
     Ok(Json(SessionSummary {

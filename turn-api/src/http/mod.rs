@@ -43,6 +43,8 @@ pub struct AppState {
     pub audio: AudioFiles,
     pub keys: Keys,
     pub metrics: Metrics,
+    /// Each session's whole call (`[recording]`).
+    pub recording: crate::recording::Recording,
     /// Sessions with a turn in progress in this process (a second one at once is refused).
     busy: Mutex<HashSet<String>>,
 }
@@ -68,6 +70,9 @@ impl AppState {
     ) -> Result<Arc<Self>, String> {
         let audio = AudioFiles::new(&config.audio, &config.server)
             .map_err(|e| format!("audio.dir {}: {e}", config.audio.dir.display()))?;
+        let ttl = std::time::Duration::from_secs(config.redis.session_ttl_secs);
+        let recording = crate::recording::Recording::new(&config.recording, ttl)
+            .map_err(|e| format!("recording: {e}"))?;
         Ok(Arc::new(Self {
             keys: Keys::new(&config.tenants),
             audio,
@@ -76,6 +81,7 @@ impl AppState {
             tenant_turns,
             store,
             metrics: Metrics::default(),
+            recording,
             busy: Mutex::new(HashSet::new()),
         }))
     }
@@ -179,10 +185,12 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_audio(state.clone()));
+    let expiry = tokio::spawn(state.recording.clone().run_expiry());
     let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await;
     sweeper.abort();
+    expiry.abort();
     served
 }
 

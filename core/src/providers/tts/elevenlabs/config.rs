@@ -6,6 +6,9 @@ use super::format::OutputFormat;
 use crate::config::Secret;
 use crate::providers::ProviderError;
 
+/// A premade voice every account has, so the defaults work as they are.
+pub const DEFAULT_VOICE_ID: &str = "21m00Tcm4TlvDq8ikWAM";
+
 /// Streaming text to speech over ElevenLabs' `stream-input` WebSocket.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -62,7 +65,9 @@ impl Default for ElevenLabsTtsConfig {
     fn default() -> Self {
         Self {
             url: "wss://api.elevenlabs.io/v1/text-to-speech".into(),
-            voice_id: String::new(),
+            // "Rachel", one of ElevenLabs' premade voices (every account has them); the
+            // multilingual models speak Portuguese with it. Pick a pt-BR voice for production.
+            voice_id: DEFAULT_VOICE_ID.into(),
             model_id: "eleven_flash_v2_5".into(),
             output_format: "pcm_16000".into(),
             language_code: "pt".into(),
@@ -207,7 +212,7 @@ mod tests {
             (c.connect_timeout_ms, c.first_audio_timeout_ms),
             (3000, 3000)
         );
-        assert!(c.voice_id.is_empty() && c.api_key.is_empty());
+        assert!(c.voice_id == DEFAULT_VOICE_ID && c.api_key.is_empty());
         assert!(c.voice_settings.is_none() && c.chunk_length_schedule.is_empty());
     }
 

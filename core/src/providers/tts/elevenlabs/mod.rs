@@ -49,16 +49,18 @@ pub struct ElevenLabsTts {
 struct Inner {
     cfg: ElevenLabsTtsConfig,
     format: OutputFormat,
-    key: Secret,
+    /// The key; the missing-key error when there is none.
+    key: Result<Secret, ProviderError>,
 }
 
 impl ElevenLabsTts {
-    /// Checks the settings and finds the key (`api_key`, else `ELEVENLABS_API_KEY`): a
-    /// bad setting or no key is a `Config` error here, not at the first answer.
+    /// Checks the settings (a bad one is a `Config` error here). A missing key
+    /// (`api_key`, else `ELEVENLABS_API_KEY`) is not: the bridge and turn-api start without
+    /// it, and each answer gets a `Config` error, so a fallback provider takes over.
     pub fn new(cfg: ElevenLabsTtsConfig) -> Result<Self, ProviderError> {
         cfg.check()?;
         let format = cfg.format()?;
-        let key = cfg.key()?;
+        let key = cfg.key();
         Ok(Self {
             inner: Arc::new(Inner { cfg, format, key }),
         })
@@ -82,7 +84,8 @@ impl TextToSpeech for ElevenLabsTts {
         let inner = self.inner.clone();
         Box::pin(async move {
             let cfg = &inner.cfg;
-            let mut ws = connect::open(cfg, &inner.key).await?;
+            let key = inner.key.clone()?;
+            let mut ws = connect::open(cfg, &key).await?;
             ws.send(Message::text(messages::bos(cfg)))
                 .await
                 .map_err(|e| ProviderError::Unavailable(format!("sending to ElevenLabs: {e}")))?;
@@ -94,7 +97,7 @@ impl TextToSpeech for ElevenLabsTts {
             };
             let decoder = format::Decoder::new(inner.format);
             let span = tracing::debug_span!("elevenlabs_tts", voice = %cfg.voice_id);
-            let task = stream::run(ws, text_rx, audio_tx, decoder, timing, inner.key.clone());
+            let task = stream::run(ws, text_rx, audio_tx, decoder, timing, key);
             tokio::spawn(task.instrument(span));
             Ok(TtsStream {
                 text: text_tx,
@@ -110,7 +113,11 @@ mod tests {
 
     #[test]
     fn a_bad_config_fails_at_construction() {
-        let err = ElevenLabsTts::new(ElevenLabsTtsConfig::default()).err();
+        let err = ElevenLabsTts::new(ElevenLabsTtsConfig {
+            voice_id: String::new(),
+            ..Default::default()
+        })
+        .err();
         assert!(matches!(err, Some(ProviderError::Config(_))), "{err:?}");
         let ok = ElevenLabsTts::new(ElevenLabsTtsConfig {
             voice_id: "v".into(),

@@ -32,21 +32,24 @@ const TEXT_CAPACITY: usize = 32;
 const AUDIO_CAPACITY: usize = 64;
 
 pub struct OpenAiSpeech {
-    target: Arc<request::Target>,
+    /// The endpoint and key; the missing-key error when there is none.
+    target: Result<Arc<request::Target>, ProviderError>,
 }
 
 impl OpenAiSpeech {
-    /// Checks the settings and finds the key (`api_key`, else `OPENAI_API_KEY`): a bad
-    /// setting or no key is a `Config` error here, not at the first answer.
+    /// Checks the settings (a bad one is a `Config` error here). A missing key
+    /// (`api_key`, else `OPENAI_API_KEY`) is not: the bridge and turn-api start without
+    /// it, `/healthz` says so, and each answer gets a `Config` error, so a fallback
+    /// provider takes over.
     pub fn new(cfg: OpenAiSpeechConfig) -> Result<Self, ProviderError> {
         cfg.check()?;
-        let key = cfg.key()?;
+        let key = cfg.key();
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_millis(cfg.timeout_ms))
             .build()
             .map_err(|e| ProviderError::Config(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            target: Arc::new(request::Target { http, cfg, key }),
+            target: key.map(|key| Arc::new(request::Target { http, cfg, key })),
         })
     }
 }
@@ -64,6 +67,7 @@ impl TextToSpeech for OpenAiSpeech {
     fn open(&self) -> BoxFuture<'static, Result<TtsStream, ProviderError>> {
         let target = self.target.clone();
         Box::pin(async move {
+            let target = target?;
             let (text_tx, text_rx) = mpsc::channel(TEXT_CAPACITY);
             let (audio_tx, audio_rx) = mpsc::channel(AUDIO_CAPACITY);
             let span = tracing::debug_span!("openai_speech", voice = %target.cfg.voice);

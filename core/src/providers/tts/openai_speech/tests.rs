@@ -485,6 +485,8 @@ async fn an_unreachable_server_is_unavailable_and_missing_keys_are_config() {
     if std::env::var("OPENAI_API_KEY").is_ok_and(|k| !k.trim().is_empty()) {
         return;
     }
-    let err = OpenAiSpeech::new(OpenAiSpeechConfig::default()).err();
+    // No key: it is built (a bridge starts without it) and every answer is refused.
+    let tts = OpenAiSpeech::new(OpenAiSpeechConfig::default()).unwrap();
+    let err = tts.open().await.err();
     assert!(matches!(err, Some(ProviderError::Config(_))), "{err:?}");
 }
