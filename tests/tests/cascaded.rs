@@ -160,12 +160,18 @@ async fn a_tool_call_runs_in_the_bridge_and_its_result_goes_back_to_the_llm() {
     report("with a tool round", &heard);
     assert!(heard.first_audio_ms.is_some());
     let llm = fakes.llm.stats();
-    assert_eq!(
-        llm.accepted.len(),
-        2,
+    // The last request carries the tool result. (A preemptive request that wanted the
+    // tool before the turn was decided is thrown away and asked again, so there may be
+    // one more before it.)
+    assert!(
+        llm.accepted.len() >= 2,
         "a second request carries the tool result"
     );
-    let tool = llm.accepted[1].texts("tool");
+    let tool = llm
+        .accepted
+        .last()
+        .map(|r| r.texts("tool"))
+        .unwrap_or_default();
     assert!(
         tool.iter().any(|t| t.contains("Segunda a sexta")),
         "{tool:?}"

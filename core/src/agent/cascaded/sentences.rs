@@ -83,7 +83,8 @@ impl SentenceSplitter {
                 if c == '\n' && at > 0 {
                     return Some(at + 1);
                 }
-                last_space = Some(at);
+                // Just past it: a no-break space (U+00A0, "R$ 150") is more than a byte.
+                last_space = Some(at + c.len_utf8());
             }
             let Some(next) = next else {
                 // "!" and "?" end a sentence with nothing after them; "." waits for what
@@ -109,8 +110,8 @@ impl SentenceSplitter {
                 _ => {}
             }
             if at >= self.max_chars {
-                if let Some(space) = last_space {
-                    return Some(space + 1);
+                if let Some(after_space) = last_space {
+                    return Some(after_space);
                 }
             }
         }
@@ -193,6 +194,21 @@ mod tests {
         assert!(pieces.len() >= 2, "{pieces:?}");
         assert!(pieces.iter().all(|p| p.len() <= 260), "{pieces:?}");
         assert_eq!(pieces.join(" "), words.trim());
+    }
+
+    #[test]
+    fn a_long_piece_cut_at_a_no_break_space_does_not_split_a_character() {
+        let text = "preço\u{a0}R$\u{a0}150 ".repeat(30);
+        let pieces = split_all(&[&text]);
+        assert!(pieces.len() >= 2, "{pieces:?}");
+        assert_eq!(
+            pieces
+                .concat()
+                .chars()
+                .filter(|c| c.is_alphanumeric())
+                .count(),
+            text.chars().filter(|c| c.is_alphanumeric()).count()
+        );
     }
 
     #[test]

@@ -158,8 +158,11 @@ impl Session {
                 let max = (self.inner.settings.replay_buffer_ms
                     * u64::from(self.inner.settings.stt_rate)
                     / 1000) as usize;
-                if self.turn_audio.len() + samples.len() <= max {
-                    self.turn_audio.extend_from_slice(&samples);
+                // The newest audio, for the next STT if this one fails mid-turn.
+                self.turn_audio.extend_from_slice(&samples);
+                if self.turn_audio.len() > max {
+                    let excess = self.turn_audio.len() - max;
+                    self.turn_audio.drain(..excess);
                 }
                 if self.stt.input.try_send(SttInput::Audio(samples)).is_err() {
                     debug!(call = %self.call.call_id, "STT input full or closed; audio kept for replay");
@@ -262,36 +265,12 @@ impl Session {
         true
     }
 
-    /// The current STT broke: the next one gets this turn's audio again.
+    /// The current STT broke: the next one gets this turn's audio again; with none left
+    /// the agent is over (the call's failover takes it from there).
     async fn stt_failed(&mut self, error: ProviderError) -> bool {
-        let from = self.stt_index + 1;
         warn!(call = %self.call.call_id, %error, "STT failed; trying the next");
-        match open_stt(&self.inner, from).await {
-            Ok((stt, index)) => {
-                self.stt = stt;
-                self.stt_index = index;
-                self.interim.clear();
-                let audio = self.turn_audio.clone();
-                for chunk in audio.chunks(self.inner.settings.stt_rate as usize / 10) {
-                    if self
-                        .stt
-                        .input
-                        .send(SttInput::Audio(chunk.to_vec()))
-                        .await
-                        .is_err()
-                    {
-                        break;
-                    }
-                }
-                if self.final_due.is_some() {
-                    let _ = self.stt.input.send(SttInput::Finalize).await;
-                    self.final_due = Some(
-                        Instant::now()
-                            + Duration::from_millis(self.inner.settings.stt_final_timeout_ms),
-                    );
-                }
-                true
-            }
+        match self.switch_stt().await {
+            Ok(()) => true,
             Err(e) => {
                 let _ = self
                     .events
@@ -305,11 +284,48 @@ impl Session {
         }
     }
 
-    /// STT did not give its final in time: the next STT gets the turn, or, with none
-    /// left, the turn is answered with what was heard.
+    /// Opens the next STT and replays this turn's audio to it (and its Finalize, when the
+    /// turn already ended).
+    async fn switch_stt(&mut self) -> Result<(), ProviderError> {
+        let (stt, index) = open_stt(&self.inner, self.stt_index + 1).await?;
+        self.stt = stt;
+        self.stt_index = index;
+        // The new STT hears the whole turn again: forget what the old one heard.
+        self.utterance.clear();
+        self.interim.clear();
+        self.settled = false;
+        self.finalize_pending = false;
+        self.cancel_preemptive();
+        let audio = self.turn_audio.clone();
+        for chunk in audio.chunks(self.inner.settings.stt_rate as usize / 10) {
+            if self
+                .stt
+                .input
+                .send(SttInput::Audio(chunk.to_vec()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+        if self.final_due.is_some() {
+            let _ = self.stt.input.send(SttInput::Finalize).await;
+            self.final_due = Some(
+                Instant::now() + Duration::from_millis(self.inner.settings.stt_final_timeout_ms),
+            );
+        }
+        Ok(())
+    }
+
+    /// STT did not give its final in time: the next STT gets the turn. With none left, or
+    /// none that opens, the turn is answered with what was heard and the current STT,
+    /// slow but working, stays.
     async fn on_final_overdue(&mut self) -> bool {
         if self.stt_index + 1 < self.inner.stt.len() {
-            return self.stt_failed(ProviderError::Timeout).await;
+            warn!(call = %self.call.call_id, "STT final overdue; trying the next STT");
+            if self.switch_stt().await.is_ok() {
+                return true;
+            }
         }
         warn!(call = %self.call.call_id, "STT final overdue; answering what was heard");
         self.end_turn().await;
@@ -471,6 +487,12 @@ impl Session {
             "answer task ended".into(),
         )));
         if running.preemptive_for.is_some() {
+            if matches!(event, AnswerEvent::ToolCall(_)) {
+                // A tool runs for real and its timer is running: not while the turn may
+                // still go on. The answer starts again, properly, when the turn ends.
+                self.cancel_preemptive();
+                return true;
+            }
             let last = matches!(event, AnswerEvent::Finished { .. } | AnswerEvent::Failed(_));
             running.backlog.push(event);
             running.drained = last;
