@@ -150,6 +150,17 @@ impl Connection {
                     reason: reason.into(),
                 };
                 let _ = ws.send(Message::Close(Some(frame))).await;
+                // The close handshake: read until the client's Close. Closing the socket
+                // with its audio unread would send a TCP reset, and the client could lose
+                // the error message above before reading it.
+                let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                    while let Some(Ok(msg)) = ws.recv().await {
+                        if matches!(msg, Message::Close(_)) {
+                            break;
+                        }
+                    }
+                })
+                .await;
                 "closed"
             }
             End::Drop => "dropped",

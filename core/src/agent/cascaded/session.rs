@@ -376,6 +376,10 @@ impl Session {
             return;
         }
         self.cancel_preemptive();
+        if self.answer.is_some() && only_words_from(&text, &self.inner.settings.backchannels) {
+            // "Aham" over an answer that nobody interrupted: the answer goes on.
+            return;
+        }
         if let Some(running) = self.answer.take() {
             // The caller spoke over an answer without a barge-in: it ends where it is.
             self.close_answer(running, None).await;
@@ -384,6 +388,11 @@ impl Session {
     }
 
     fn answer_caller(&mut self, text: String) {
+        // Keys pressed or text sent during the last answer come first, in order.
+        let text = match std::mem::take(&mut self.queued) {
+            queued if queued.is_empty() => text,
+            queued => format!("{} {text}", queued.join(" ")),
+        };
         let mut messages = self.trimmed_history();
         messages.push(ChatMessage::User(text.clone()));
         let request = ChatRequest {
@@ -397,8 +406,8 @@ impl Session {
 
     /// A confident STT final before the turn is decided: start thinking now.
     fn start_preemptive(&mut self) {
-        if self.answer.is_some() {
-            return;
+        if self.answer.is_some() || !self.queued.is_empty() {
+            return; // (queued keys go with the real answer, which a discard would lose)
         }
         let text = self.inner.guard.clean_caller_text(&self.utterance);
         let backchannel =
