@@ -59,12 +59,16 @@ struct Inner {
     settings: CascadedSettings,
     guard: Arc<PromptGuard>,
     system_prompt: String,
+    /// `replay_buffer_ms` of STT audio, in samples (worked out once, not per frame).
+    replay_samples: usize,
 }
 
 impl CascadedAgent {
     pub fn new(stages: Stages, persona: AgentPersona, settings: CascadedSettings) -> Self {
         let system_prompt = system_prompt(&persona);
         let guard = Arc::new(PromptGuard::new(settings.guard.clone(), &system_prompt));
+        let replay_samples =
+            (settings.replay_buffer_ms * u64::from(settings.stt_rate) / 1000) as usize;
         Self {
             inner: Arc::new(Inner {
                 stt: stages.stt,
@@ -74,6 +78,7 @@ impl CascadedAgent {
                 settings,
                 guard,
                 system_prompt,
+                replay_samples,
             }),
         }
     }

@@ -2,6 +2,7 @@
 //! task (LLM → TTS) → agent audio. The session owns the history and decides what goes in
 //! it: only what the caller said, and of each answer only what the caller heard.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -62,7 +63,9 @@ pub(super) struct Session {
     /// A `Finalize` was sent at a pause and its final has not come yet.
     finalize_pending: bool,
     /// This turn's caller audio, for the next STT if this one fails mid-turn.
-    turn_audio: Vec<i16>,
+    /// A ring: once full, each frame drops only as much as it adds (no memmove of the
+    /// whole buffer per frame, which a `Vec` front drain would cost).
+    turn_audio: VecDeque<i16>,
     /// The turn ended locally; STT's final is due by then.
     final_due: Option<Instant>,
     history: Vec<ChatMessage>,
@@ -106,7 +109,7 @@ impl Session {
             interim: String::new(),
             settled: false,
             finalize_pending: false,
-            turn_audio: Vec::new(),
+            turn_audio: VecDeque::new(),
             final_due: None,
             history,
             answer: None,
@@ -155,15 +158,13 @@ impl Session {
     async fn on_input(&mut self, input: AgentInput) -> bool {
         match input {
             AgentInput::Audio(samples) => {
-                let max = (self.inner.settings.replay_buffer_ms
-                    * u64::from(self.inner.settings.stt_rate)
-                    / 1000) as usize;
                 // The newest audio, for the next STT if this one fails mid-turn.
-                self.turn_audio.extend_from_slice(&samples);
-                if self.turn_audio.len() > max {
-                    let excess = self.turn_audio.len() - max;
-                    self.turn_audio.drain(..excess);
-                }
+                self.turn_audio.extend(&samples);
+                let excess = self
+                    .turn_audio
+                    .len()
+                    .saturating_sub(self.inner.replay_samples);
+                self.turn_audio.drain(..excess);
                 if self.stt.input.try_send(SttInput::Audio(samples)).is_err() {
                     debug!(call = %self.call.call_id, "STT input full or closed; audio kept for replay");
                 }
@@ -296,7 +297,7 @@ impl Session {
         self.settled = false;
         self.finalize_pending = false;
         self.cancel_preemptive();
-        let audio = self.turn_audio.clone();
+        let audio: Vec<i16> = self.turn_audio.iter().copied().collect();
         for chunk in audio.chunks(self.inner.settings.stt_rate as usize / 10) {
             if self
                 .stt
