@@ -5,6 +5,7 @@
 //! - [`providers`]: provider clients (OpenAI Realtime, …).
 //! - [`esl`]: FreeSWITCH event-socket client.
 //! - [`recording`]: per-call stereo recordings (WAV or Ogg/Opus) and their facts files.
+//! - [`db`], [`tenancy`]: PostgreSQL, tenants and everything they own.
 //! - [`config`]: TOML configuration with environment overrides.
 //! - [`telemetry`]: logging and Prometheus metrics.
 
@@ -17,4 +18,5 @@ pub mod onnx;
 pub mod providers;
 pub mod recording;
 pub mod telemetry;
+pub mod tenancy;
 pub mod text;

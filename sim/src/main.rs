@@ -3,6 +3,7 @@
 //! - `voice-sim call`: one call, explained turn by turn.
 //! - `voice-sim load --calls N --seconds S`: N real-time calls; the last stdout line is JSON.
 //! - `voice-sim fake-openai` / `voice-sim fake-esl`: the fakes on their own.
+//! - `voice-sim metrics-bench`: the event log and daily metrics with 1 M events.
 //!
 //! Without `--bridge`, `call` and `load` start the fake provider in-process and the release
 //! bridge binary (next to this executable, or `$VOICE_BRIDGE_BIN`), and stop it at the end.
@@ -25,6 +26,8 @@ use voice_sim::load::{
     StackOptions,
 };
 use voice_sim::report::TurnDetection;
+
+mod metrics_bench;
 
 #[derive(Parser)]
 #[command(
@@ -80,6 +83,11 @@ enum Command {
     /// Start the turn-api with fake providers (no delays) and keep it up until Ctrl-C; prints
     /// its base URL, API key and a caller recording as JSON (used by scripts/schemathesis).
     TurnStack(voice_sim::turn_load::TurnStackCmd),
+    /// Benchmark the event log and daily metrics in a scratch PostgreSQL database: seeds
+    /// --events events (1 M by default) over a month for --tenants tenants, aggregates them,
+    /// then times the dashboard read of one tenant's month (p50/p95/max) against the same
+    /// month computed from the events; the last stdout line is JSON.
+    MetricsBench(metrics_bench::MetricsBenchCmd),
 }
 
 /// What every simulated call shares.
@@ -232,6 +240,7 @@ fn main() {
             Command::FakeEsl(cmd) => fake_esl(cmd).await,
             Command::TurnLoad(cmd) => cmd.run().await,
             Command::TurnStack(cmd) => cmd.run().await,
+            Command::MetricsBench(cmd) => cmd.run().await,
         }
     });
     if let Err(e) = result {

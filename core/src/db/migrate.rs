@@ -28,7 +28,11 @@ macro_rules! embed {
 
 /// The migrations this build carries, in version order. A new file in `migrations/` goes
 /// here too (a test checks the two agree).
-pub static MIGRATIONS: &[Migration<'static>] = &[embed!("0001_tenancy.sql")];
+pub static MIGRATIONS: &[Migration<'static>] = &[
+    embed!("0001_tenancy.sql"),
+    embed!("0002_directory.sql"),
+    embed!("0003_metrics.sql"),
+];
 
 /// What [`Db::migrate`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

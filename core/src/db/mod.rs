@@ -14,6 +14,7 @@
 
 mod error;
 pub mod migrate;
+pub mod scratch;
 pub mod tenant;
 
 #[cfg(test)]

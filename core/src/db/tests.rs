@@ -13,6 +13,7 @@ use super::*;
 mod connect;
 mod fixtures;
 mod isolation;
+mod lookup;
 mod migrations;
 mod schema;
 mod search;

@@ -3,15 +3,29 @@
 use super::*;
 use crate::db::migrate::validate;
 
+/// The versions of every embedded migration, in order.
+fn all_versions() -> Vec<i64> {
+    MIGRATIONS
+        .iter()
+        .map(|m| m.version().expect("embedded version"))
+        .collect()
+}
+
+/// A file name for a migration after the embedded ones.
+fn next_file(name: &str) -> (i64, String) {
+    let next = all_versions().last().copied().unwrap_or(0) + 1;
+    (next, format!("{next:04}_{name}.sql"))
+}
+
 #[tokio::test]
 async fn migrates_an_empty_database() {
     with_database(|config| async move {
         let db = Db::from_config(config, 2).await.expect("connect");
         let report = db.migrate().await.expect("migrate");
-        assert_eq!(report.applied, vec![1]);
+        assert_eq!(report.applied, all_versions());
         assert_eq!(report.already_applied, 0);
         assert!(report.unknown.is_empty());
-        assert_eq!(recorded_versions(&db).await, vec![1]);
+        assert_eq!(recorded_versions(&db).await, all_versions());
 
         let checksum_ok = db
             .admin(|tx| {
@@ -87,7 +101,7 @@ async fn a_second_run_applies_nothing() {
         let again = db.migrate().await.expect("second migrate");
         assert!(again.applied.is_empty(), "{again:?}");
         assert_eq!(again.already_applied, MIGRATIONS.len());
-        assert_eq!(recorded_versions(&db).await, vec![1]);
+        assert_eq!(recorded_versions(&db).await, all_versions());
     })
     .await;
 }
@@ -96,16 +110,16 @@ async fn a_second_run_applies_nothing() {
 async fn a_changed_migration_is_refused() {
     with_migrated(2, |db| async move {
         let edited = format!("{}\n-- edited after it was applied\n", MIGRATIONS[0].sql);
-        let list = [
-            Migration {
-                file: MIGRATIONS[0].file,
-                sql: &edited,
-            },
-            Migration {
-                file: "0002_after.sql",
-                sql: "CREATE TABLE should_not_exist (x int)",
-            },
-        ];
+        let (_, after) = next_file("after");
+        let mut list = MIGRATIONS.to_vec();
+        list[0] = Migration {
+            file: MIGRATIONS[0].file,
+            sql: &edited,
+        };
+        list.push(Migration {
+            file: &after,
+            sql: "CREATE TABLE should_not_exist (x int)",
+        });
         let err = db.migrate_with(&list).await.unwrap_err();
         assert!(matches!(err, DbError::ChecksumMismatch { .. }), "{err:?}");
         let text = err.to_string();
@@ -114,7 +128,7 @@ async fn a_changed_migration_is_refused() {
             "{text}"
         );
         // Nothing after the changed file was applied.
-        assert_eq!(recorded_versions(&db).await, vec![1]);
+        assert_eq!(recorded_versions(&db).await, all_versions());
         assert_eq!(
             count(
                 &db,
@@ -130,21 +144,20 @@ async fn a_changed_migration_is_refused() {
 #[tokio::test]
 async fn a_failing_migration_is_rolled_back_whole_and_named() {
     with_migrated(2, |db| async move {
-        let broken = [
-            MIGRATIONS[0],
-            Migration {
-                file: "0002_broken.sql",
-                sql: "CREATE TABLE half_done (x int);\nSELECT no_such_function();",
-            },
-        ];
+        let (next, file) = next_file("broken");
+        let mut broken = MIGRATIONS.to_vec();
+        broken.push(Migration {
+            file: &file,
+            sql: "CREATE TABLE half_done (x int);\nSELECT no_such_function();",
+        });
         let err = db.migrate_with(&broken).await.unwrap_err();
         let text = err.to_string();
         assert!(matches!(err, DbError::Migration { .. }), "{err:?}");
         assert!(
-            text.contains("0002_broken.sql") && text.contains("no_such_function"),
+            text.contains(&file) && text.contains("no_such_function"),
             "{text}"
         );
-        assert_eq!(recorded_versions(&db).await, vec![1]);
+        assert_eq!(recorded_versions(&db).await, all_versions());
         assert_eq!(
             count(
                 &db,
@@ -155,20 +168,18 @@ async fn a_failing_migration_is_rolled_back_whole_and_named() {
             "the failed migration's first statement was rolled back too"
         );
 
-        let fixed = [
-            MIGRATIONS[0],
-            Migration {
-                file: "0002_broken.sql",
-                sql: "CREATE TABLE half_done (x int);",
-            },
-        ];
+        let mut fixed = MIGRATIONS.to_vec();
+        fixed.push(Migration {
+            file: &file,
+            sql: "CREATE TABLE half_done (x int);",
+        });
         let report = db.migrate_with(&fixed).await.expect("fixed migration");
-        assert_eq!(report.applied, vec![2]);
-        assert_eq!(report.already_applied, 1);
+        assert_eq!(report.applied, vec![next]);
+        assert_eq!(report.already_applied, MIGRATIONS.len());
 
-        // This build (without 0002) still starts, and says the database is ahead of it.
+        // This build (without the new file) still starts, and says the database is ahead.
         let report = db.migrate().await.expect("older build");
-        assert_eq!(report.unknown, vec![2]);
+        assert_eq!(report.unknown, vec![next]);
         assert!(report.applied.is_empty());
     })
     .await;
@@ -185,8 +196,13 @@ async fn concurrent_migrations_both_succeed_and_apply_once() {
         let rb = tb.await.expect("join b").expect("migrate b");
         let mut applied = ra.applied.clone();
         applied.extend(&rb.applied);
-        assert_eq!(applied, vec![1], "applied once in all: {ra:?} {rb:?}");
-        assert_eq!(ra.already_applied + rb.already_applied, 1);
+        applied.sort();
+        assert_eq!(
+            applied,
+            all_versions(),
+            "applied once in all: {ra:?} {rb:?}"
+        );
+        assert_eq!(ra.already_applied + rb.already_applied, MIGRATIONS.len());
     })
     .await;
 }
