@@ -10,13 +10,14 @@ use voice_core::providers::elevenlabs_agent::ElevenLabsAgent;
 use voice_core::providers::gemini_live::GeminiLiveAgent;
 use voice_core::providers::openai_realtime::OpenAiRealtimeAgent;
 
-use crate::config::{AgentSettings, BridgeConfig, ProviderKind};
+use crate::config::{AgentSettings, ProviderKind, Providers};
 
-/// The agent `settings` describe, spoken by provider `kind` (its own, or a fallback).
+/// The agent `settings` describe, spoken by provider `kind` (its own, or a fallback), with
+/// the call's provider settings (the tenant's own accounts, or the process's).
 /// `new_conversation`: nothing was said yet, so a text-only greeting is the agent's to say
 /// (a greeting with audio is the bridge's, played before the agent is even connected).
 pub fn build(
-    cfg: &BridgeConfig,
+    providers: &Providers,
     stages: &StageInstances,
     settings: &AgentSettings,
     kind: ProviderKind,
@@ -35,7 +36,6 @@ pub fn build(
         tools: settings.tools.iter().map(|t| t.spec()).collect(),
         local_turns: settings.turn.detection == TurnDetection::Local,
     };
-    let providers = &cfg.providers;
     match kind {
         ProviderKind::OpenaiRealtime => Arc::new(OpenAiRealtimeAgent::new(
             providers.openai_realtime.clone(),

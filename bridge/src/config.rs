@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use voice_core::config::ConfigError;
+use voice_core::config::{ConfigError, Secret};
 use voice_core::esl::EslConfig;
 use voice_core::telemetry::LogConfig;
 
@@ -32,7 +32,10 @@ pub struct BridgeConfig {
     pub esl: EslSettings,
     pub log: LogConfig,
     pub agent: AgentSettings,
-    pub providers: Providers,
+    pub providers: ProviderTables,
+    /// Tenants, agents and providers in PostgreSQL (issue 7); empty URL: TOML only.
+    #[serde(default)]
+    pub database: DatabaseSettings,
     /// Stereo call recordings (caller left, agent right) with the call's facts.
     #[serde(default)]
     pub recording: RecordingSettings,
@@ -53,6 +56,28 @@ pub struct ServerSettings {
     pub shutdown_grace_secs: u64,
     pub allow_unknown_tenants: bool,
     pub connect_buffer_ms: u64,
+    /// Calls one tenant may run at once; 0: no cap. A database tenant's
+    /// `max_concurrent_calls` wins over it; a TOML tenant may set `max_calls`.
+    #[serde(default)]
+    pub max_calls_per_tenant: u32,
+}
+
+/// `[database]`: where tenants live. An empty `url` keeps the bridge on TOML alone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/dbname`; also `VOICE_BRIDGE__DATABASE__URL`.
+    pub url: Secret,
+    pub pool_size: usize,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self {
+            url: Secret::default(),
+            pool_size: 8,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -118,7 +143,7 @@ pub struct AgentSettings {
 }
 
 impl AgentSettings {
-    fn validate(&self) -> Result<(), String> {
+    pub(crate) fn validate(&self) -> Result<(), String> {
         self.turn.validate().map_err(|e| format!("turn: {e}"))?;
         self.vad.validate().map_err(|e| format!("vad: {e}"))?;
         self.barge_in.validate()?;
@@ -172,6 +197,9 @@ impl ProviderKind {
 
 /// `[providers.*]`: every provider's connection settings (voice-core's catalog).
 pub type Providers = voice_core::providers::catalog::ProviderSettings;
+
+/// `[providers]` as parsed and as written (tenants' accounts are laid over the table).
+pub use voice_core::tenancy::providers::ProviderTables;
 
 /// Hand-over to a human (seed 001): on request (the `transfer_to_human` tool), on a
 /// configured intent, on repeated misunderstanding, on a DTMF digit, or as the last resort
@@ -309,6 +337,12 @@ pub enum LastResort {
 pub struct TenantSettings {
     pub agent: AgentSettings,
     pub playout: PlayoutSettings,
+    /// Calls this tenant may run at once; `None`: no cap.
+    pub max_calls: Option<u32>,
+    /// Where a call over the cap is transferred; empty: the busy prompt, then hang-up.
+    pub busy_transfer: String,
+    /// Set when the tenant and agent come from the database.
+    pub db: Option<crate::tenancy::DbCall>,
 }
 
 impl BridgeConfig {
@@ -376,6 +410,9 @@ impl BridgeConfig {
             None if self.server.allow_unknown_tenants => Some(TenantSettings {
                 agent: self.agent.clone(),
                 playout: self.playout.clone(),
+                max_calls: crate::tenancy::cap(self.server.max_calls_per_tenant),
+                busy_transfer: String::new(),
+                db: None,
             }),
             None => None,
         }
@@ -387,13 +424,32 @@ impl BridgeConfig {
             ConfigError::Invalid(format!("tenants.\"{domain}\".{what}: {e}"))
         };
         for key in overrides.keys() {
-            if key != "agent" && key != "playout" {
+            if !["agent", "playout", "max_calls", "busy_transfer"].contains(&key.as_str()) {
                 return Err(invalid(
                     key,
-                    "unknown section (agent and playout can be overridden)".into(),
+                    "unknown key (agent, playout, max_calls and busy_transfer can be set)".into(),
                 ));
             }
         }
+        // 0 is no cap, as in [server].
+        let max_calls = match overrides.get("max_calls") {
+            None => crate::tenancy::cap(self.server.max_calls_per_tenant),
+            Some(toml::Value::Integer(n)) => crate::tenancy::cap(
+                u32::try_from(*n).map_err(|_| invalid("max_calls", "must be 0 or more".into()))?,
+            ),
+            Some(_) => return Err(invalid("max_calls", "must be a number".into())),
+        };
+        let busy_transfer = match overrides.get("busy_transfer") {
+            None => String::new(),
+            Some(toml::Value::String(t)) if valid_extension(t) => t.clone(),
+            Some(toml::Value::Integer(n)) if *n >= 0 => n.to_string(),
+            Some(_) => {
+                return Err(invalid(
+                    "busy_transfer",
+                    "must be an extension (0-9, A-Z, *#+_.@-)".into(),
+                ))
+            }
+        };
         let section = |name: &str| match overrides.get(name) {
             Some(toml::Value::Table(t)) => t.clone(),
             _ => toml::Table::new(),
@@ -405,6 +461,9 @@ impl BridgeConfig {
             agent,
             playout: overlay(&self.playout, section("playout"))
                 .map_err(|e| invalid("playout", e))?,
+            max_calls,
+            busy_transfer,
+            db: None,
         })
     }
 }
@@ -423,7 +482,16 @@ fn text_or_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::E
     })
 }
 
-fn overlay<T: Serialize + serde::de::DeserializeOwned>(
+/// An extension a dialplan command line may carry.
+pub(crate) fn valid_extension(text: &str) -> bool {
+    text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "*#+_.@-".contains(c))
+}
+
+/// `base` with the keys of `over` replaced (tables merged key by key), read back as `T`.
+pub(crate) fn overlay<T: Serialize + serde::de::DeserializeOwned>(
     base: &T,
     over: toml::Table,
 ) -> Result<T, String> {

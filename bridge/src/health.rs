@@ -74,6 +74,15 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 fn dependencies(state: &AppState) -> serde_json::Value {
     let (mut all, _) = providers(state);
     all.insert("esl".into(), esl_status(state).into());
+    if let Some(tenancy) = &state.tenancy {
+        // Reconnecting: calls still resolve, from the database directly.
+        let directory = if tenancy.directory.is_listening() {
+            "listening"
+        } else {
+            "reconnecting"
+        };
+        all.insert("tenant_directory".into(), directory.into());
+    }
     serde_json::Value::Object(all)
 }
 

@@ -18,4 +18,5 @@ pub mod prompts;
 pub mod server;
 pub mod state;
 pub mod stream;
+pub mod tenancy;
 pub mod tools;

@@ -40,7 +40,7 @@ async fn main() -> std::process::ExitCode {
         }
     };
     info!(address = %config.server.listen, version = env!("CARGO_PKG_VERSION"), "voice-bridge listening");
-    let state = match server::state(config) {
+    let state = match server::connect_state(config).await {
         Ok(s) => s,
         Err(e) => {
             error!(error = %e, "cannot start");

@@ -7,6 +7,8 @@ pub struct BridgeMetrics {
     pub calls_active: Gauge,
     pub calls_total: Counter,
     pub calls_refused: Counter,
+    /// Calls over their tenant's cap (transferred, or told to call back).
+    pub calls_over_cap: Counter,
     pub stream_reconnects: Counter,
     pub frames_in: Counter,
     pub frames_out: Counter,
@@ -42,6 +44,7 @@ impl Default for BridgeMetrics {
             calls_active: Gauge::default(),
             calls_total: Counter::default(),
             calls_refused: Counter::default(),
+            calls_over_cap: Counter::default(),
             stream_reconnects: Counter::default(),
             frames_in: Counter::default(),
             frames_out: Counter::default(),
@@ -80,6 +83,11 @@ impl BridgeMetrics {
             "bridge_calls_refused_total",
             "Streams refused (bad request, unknown tenant, shutdown)",
             &self.calls_refused,
+        );
+        e.counter(
+            "bridge_calls_over_cap_total",
+            "Calls over their tenant's concurrent-call cap (busy prompt or busy transfer)",
+            &self.calls_over_cap,
         );
         e.counter(
             "bridge_stream_reconnects_total",

@@ -38,6 +38,8 @@ pub struct PromptSettings {
     pub handoff: Prompt,
     /// Played before hanging up when no provider is left.
     pub apology: Prompt,
+    /// Played before hanging up when the tenant has as many calls as it may.
+    pub busy: Prompt,
 }
 
 impl Default for PromptSettings {
@@ -58,6 +60,10 @@ impl Default for PromptSettings {
                 "apology.wav",
                 "Desculpe, estamos com uma instabilidade no momento. Por favor, ligue novamente em alguns minutos.",
             ),
+            busy: prompt(
+                "busy.wav",
+                "Todos os nossos atendentes estão ocupados no momento. Por favor, ligue novamente em alguns minutos.",
+            ),
         }
     }
 }
@@ -68,6 +74,7 @@ pub enum PromptKind {
     Hold,
     Handoff,
     Apology,
+    Busy,
 }
 
 impl PromptKind {
@@ -77,6 +84,7 @@ impl PromptKind {
             PromptKind::Hold => "hold",
             PromptKind::Handoff => "handoff",
             PromptKind::Apology => "apology",
+            PromptKind::Busy => "busy",
         }
     }
 }
@@ -88,6 +96,7 @@ impl PromptSettings {
             PromptKind::Hold => &self.hold,
             PromptKind::Handoff => &self.handoff,
             PromptKind::Apology => &self.apology,
+            PromptKind::Busy => &self.busy,
         }
     }
 
@@ -131,11 +140,12 @@ fn key(settings: &PromptSettings, kind: PromptKind) -> (String, String) {
     (settings.dir.clone(), settings.get(kind).file.clone())
 }
 
-const ALL: [PromptKind; 4] = [
+const ALL: [PromptKind; 5] = [
     PromptKind::Greeting,
     PromptKind::Hold,
     PromptKind::Handoff,
     PromptKind::Apology,
+    PromptKind::Busy,
 ];
 
 impl Prompts {
@@ -216,7 +226,12 @@ mod tests {
     fn the_shipped_defaults_load() {
         let agent = crate::config::BridgeConfig::from_env(&[]).unwrap().agent;
         let prompts = Prompts::load(std::iter::once(&agent)).unwrap();
-        for kind in [PromptKind::Hold, PromptKind::Handoff, PromptKind::Apology] {
+        for kind in [
+            PromptKind::Hold,
+            PromptKind::Handoff,
+            PromptKind::Apology,
+            PromptKind::Busy,
+        ] {
             let audio = prompts.get(&agent.prompts, kind).unwrap();
             let seconds = audio.samples.len() as f64 / audio.rate as f64;
             assert!(
@@ -254,6 +269,9 @@ mod tests {
         let err = Prompts::load(std::iter::once(&agent)).unwrap_err();
         assert!(err.contains("apology"), "{err}");
         write_wav(&dir.join("apology.wav"), 24000, 1, &[0; 100]);
+        let err = Prompts::load(std::iter::once(&agent)).unwrap_err();
+        assert!(err.contains("busy"), "{err}");
+        write_wav(&dir.join("busy.wav"), 16000, 1, &[0; 100]);
         let prompts = Prompts::load(std::iter::once(&agent)).unwrap();
         let greeting = prompts.get(&agent.prompts, PromptKind::Greeting).unwrap();
         assert_eq!((greeting.rate, greeting.samples.len()), (8000, 800));

@@ -28,10 +28,39 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Builds the shared state: loads the models local turn detection needs and builds the
+/// [`state`], plus the tenants of `[database]` when it has a URL: connects, migrates, and
+/// starts the tenant directory and the event writer.
+/// Provider credentials open with `VOICE_CREDENTIALS_KEY`.
+pub async fn connect_state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
+    use voice_core::tenancy::crypto::{CredentialKey, CryptoError};
+    let key = match CredentialKey::from_env() {
+        Ok(key) => Some(key),
+        Err(CryptoError::NoKey) => None,
+        Err(e) => return Err(e.to_string()),
+    };
+    connect_state_with_key(config, key).await
+}
+
+/// [`connect_state`] with the credentials key given (tests); `None`: no key.
+pub async fn connect_state_with_key(
+    config: BridgeConfig,
+    key: Option<voice_core::tenancy::crypto::CredentialKey>,
+) -> Result<Arc<AppState>, String> {
+    let tenancy = crate::tenancy::Tenancy::connect(&config, key).await?;
+    build_state(config, tenancy)
+}
+
+/// Builds the shared state (TOML only: `[database]` is not used): loads the models local turn detection needs and builds the
 /// cascaded agents' providers (a missing model or key is this error, at start), opens the
 /// recordings folder and starts the ESL client, when enabled.
 pub fn state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
+    build_state(config, None)
+}
+
+fn build_state(
+    config: BridgeConfig,
+    tenancy: Option<crate::tenancy::Tenancy>,
+) -> Result<Arc<AppState>, String> {
     let models = FrontEndModels::load(config.all_agents(), &voice_core::onnx::models_dir())?;
     let recorders = config
         .recording
@@ -53,7 +82,7 @@ pub fn state(config: BridgeConfig) -> Result<Arc<AppState>, String> {
         .build(cascaded)
         .map_err(|e| format!("cascaded agent: {e}"))?;
     Ok(AppState::new(
-        config, esl, models, recorders, prompts, stages,
+        config, esl, models, recorders, prompts, stages, tenancy,
     ))
 }
 

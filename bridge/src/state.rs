@@ -12,6 +12,7 @@ use crate::config::BridgeConfig;
 use crate::front_end::FrontEndModels;
 use crate::metrics::BridgeMetrics;
 use crate::prompts::Prompts;
+use crate::tenancy::{Tenancy, TenantSlots};
 
 pub struct AppState {
     pub config: Arc<BridgeConfig>,
@@ -27,6 +28,10 @@ pub struct AppState {
     pub prompts: Prompts,
     /// The cascaded agents' STT, LLM and TTS providers, built once.
     pub stages: StageInstances,
+    /// Tenants from PostgreSQL; `None`: TOML only.
+    pub tenancy: Option<Tenancy>,
+    /// Calls each tenant runs now, for its cap.
+    pub slots: TenantSlots,
     shutting_down: AtomicBool,
 }
 
@@ -38,6 +43,7 @@ impl AppState {
         recorders: Option<Recorders>,
         prompts: Prompts,
         stages: StageInstances,
+        tenancy: Option<Tenancy>,
     ) -> Arc<Self> {
         Arc::new(Self {
             config: Arc::new(config),
@@ -48,6 +54,8 @@ impl AppState {
             recorders,
             prompts,
             stages,
+            tenancy,
+            slots: TenantSlots::default(),
             shutting_down: AtomicBool::new(false),
         })
     }

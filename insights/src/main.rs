@@ -1,1 +1,125 @@
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use call_insights::config::InsightsConfig;
+use call_insights::http;
+use call_insights::state::{AppState, PlatformToken};
+use clap::Parser;
+use tracing::{error, info, warn};
+use voice_core::db::Db;
+use voice_core::tenancy::crypto::{CredentialKey, CryptoError};
+
+/// Call insights service: the tenancy admin REST API (tenants, agents, providers,
+/// knowledge, API keys).
+#[derive(Parser)]
+#[command(version)]
+struct Args {
+    /// TOML configuration file (overrides the embedded default; VOICE_INSIGHTS__* env vars override both).
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Print the embedded default configuration and exit.
+    #[arg(long)]
+    print_default_config: bool,
+    /// Print the OpenAPI document and exit (regenerates insights/openapi.json).
+    #[arg(long)]
+    print_openapi: bool,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.print_default_config {
+        print!("{}", call_insights::config::DEFAULT_TOML);
+        return ExitCode::SUCCESS;
+    }
+    if args.print_openapi {
+        println!("{}", http::openapi::json());
+        return ExitCode::SUCCESS;
+    }
+    let config = match InsightsConfig::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("call-insights: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    voice_core::telemetry::init_logging(&config.log);
+    let platform = match PlatformToken::from_env() {
+        Ok(p) => p,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    if !platform.is_set() {
+        warn!("VOICE_ADMIN_TOKEN is not set: no platform access (tenants cannot be managed)");
+    }
+    let credential_key = match CredentialKey::from_env() {
+        Ok(k) => Some(k),
+        Err(CryptoError::NoKey) => {
+            warn!("VOICE_CREDENTIALS_KEY is not set: provider credentials will be refused");
+            None
+        }
+        Err(e) => {
+            error!(error = %e, "cannot start");
+            return ExitCode::from(2);
+        }
+    };
+    let Some(url) = config.database_url(|name| std::env::var(name).ok()) else {
+        error!("no database: set [database] url, VOICE_INSIGHTS__DATABASE__URL or DATABASE_URL");
+        return ExitCode::from(2);
+    };
+    let db = match Db::connect_with(url.expose(), config.database.pool_size).await {
+        Ok(db) => db,
+        Err(e) => {
+            error!(error = %e, "cannot start");
+            return ExitCode::from(2);
+        }
+    };
+    match db.migrate().await {
+        Ok(report) => {
+            info!(database = db.target(), applied = ?report.applied, "migrations up to date")
+        }
+        Err(e) => {
+            error!(error = %e, "cannot start");
+            return ExitCode::from(2);
+        }
+    }
+    let listen = config.server.listen.clone();
+    let every = config.metrics.aggregate_every_secs;
+    let _aggregator = (every > 0).then(|| {
+        voice_core::tenancy::metrics::spawn_aggregator(db.clone(), Duration::from_secs(every))
+    });
+    let state = AppState::new(config, db, credential_key, platform);
+    let listener = match tokio::net::TcpListener::bind(&listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!(address = %listen, error = %e, "cannot listen");
+            return ExitCode::from(1);
+        }
+    };
+    info!(address = %listen, version = env!("CARGO_PKG_VERSION"), "call-insights listening");
+    match http::serve(listener, state, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!(error = %e, "server failed");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -296,3 +296,202 @@ pub mod raw {
         Ok(received)
     }
 }
+
+impl Harness {
+    /// A bridge with tenants from the database at `database_url` (`[database]`), opening
+    /// credentials with `key`; otherwise as [`Self::start`].
+    pub async fn start_with_database(
+        fake: FakeOpenAiConfig,
+        database_url: &str,
+        key: Option<voice_core::tenancy::crypto::CredentialKey>,
+        env: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        init_logs();
+        let fake = FakeOpenAi::start(fake).await?;
+        let mut vars: Vec<(String, String)> = vec![
+            ("VOICE_BRIDGE__SERVER__LISTEN".into(), "127.0.0.1:0".into()),
+            (
+                "VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__URL".into(),
+                fake.url(),
+            ),
+            (
+                "VOICE_BRIDGE__PROVIDERS__OPENAI_REALTIME__API_KEY".into(),
+                API_KEY.into(),
+            ),
+            (
+                "VOICE_BRIDGE__SERVER__SHUTDOWN_GRACE_SECS".into(),
+                "2".into(),
+            ),
+            ("VOICE_BRIDGE__DATABASE__URL".into(), database_url.into()),
+        ];
+        vars.extend(env.iter().cloned());
+        let config = BridgeConfig::from_env(&vars)?;
+        let listener = tokio::net::TcpListener::bind(&config.server.listen).await?;
+        let addr = listener.local_addr()?;
+        let state = voice_bridge::server::connect_state_with_key(config, key)
+            .await
+            .map_err(anyhow::Error::msg)?;
+        let (stop, stopped) = oneshot::channel::<()>();
+        let serve_state = state.clone();
+        let server = tokio::spawn(async move {
+            let _ = voice_bridge::server::serve(listener, serve_state, async {
+                let _ = stopped.await;
+            })
+            .await;
+        });
+        Ok(Self {
+            addr,
+            fake,
+            gemini: None,
+            elevenlabs: None,
+            state,
+            stop: Some(stop),
+            server: Some(server),
+        })
+    }
+}
+
+/// A WebSocket proxy in front of a fake provider that records what each connection
+/// carried: the `Authorization` header and the client's text frames.
+pub mod recording_proxy {
+    use std::sync::{Arc, Mutex};
+
+    use futures_util::{SinkExt, StreamExt};
+    use tokio::net::TcpListener;
+    use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+    use tokio_tungstenite::tungstenite::Message;
+
+    /// One proxied connection.
+    #[derive(Debug, Clone, Default)]
+    pub struct Seen {
+        pub authorization: String,
+        /// Text frames the client (the bridge) sent, in order.
+        pub client_texts: Vec<String>,
+    }
+
+    #[derive(Clone)]
+    pub struct RecordingProxy {
+        pub addr: std::net::SocketAddr,
+        seen: Arc<Mutex<Vec<Arc<Mutex<Seen>>>>>,
+    }
+
+    impl RecordingProxy {
+        /// Proxies to the WebSocket server at `upstream` (`host:port`), same path and query.
+        pub async fn start(upstream: std::net::SocketAddr) -> anyhow::Result<Self> {
+            let listener = TcpListener::bind("127.0.0.1:0").await?;
+            let proxy = Self {
+                addr: listener.local_addr()?,
+                seen: Arc::default(),
+            };
+            let seen = proxy.seen.clone();
+            tokio::spawn(async move {
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let record = Arc::new(Mutex::new(Seen::default()));
+                    if let Ok(mut all) = seen.lock() {
+                        all.push(record.clone());
+                    }
+                    tokio::spawn(relay(tcp, upstream, record));
+                }
+            });
+            Ok(proxy)
+        }
+
+        /// `ws://…` of the proxy at `path`.
+        pub fn url(&self, path: &str) -> String {
+            format!("ws://{}{path}", self.addr)
+        }
+
+        /// Every connection so far.
+        pub fn seen(&self) -> Vec<Seen> {
+            self.seen
+                .lock()
+                .map(|all| {
+                    all.iter()
+                        .filter_map(|s| s.lock().ok().map(|s| s.clone()))
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+
+        /// The `instructions` of connection `n`'s first `session.update`, if it sent one.
+        pub fn instructions(&self, n: usize) -> Option<String> {
+            let seen = self.seen().into_iter().nth(n)?;
+            seen.client_texts.iter().find_map(|t| {
+                let v: serde_json::Value = serde_json::from_str(t).ok()?;
+                (v["type"] == "session.update")
+                    .then(|| v["session"]["instructions"].as_str().map(String::from))?
+            })
+        }
+    }
+
+    // The upgrade callback's error type is tungstenite's own.
+    #[allow(clippy::result_large_err)]
+    async fn relay(
+        tcp: tokio::net::TcpStream,
+        upstream: std::net::SocketAddr,
+        record: Arc<Mutex<Seen>>,
+    ) -> anyhow::Result<()> {
+        let request: Arc<Mutex<Option<Request>>> = Arc::default();
+        let keep = request.clone();
+        let client =
+            tokio_tungstenite::accept_hdr_async(tcp, move |req: &Request, res: Response| {
+                if let Ok(mut r) = keep.lock() {
+                    let mut copy = Request::new(());
+                    *copy.uri_mut() = req.uri().clone();
+                    *copy.headers_mut() = req.headers().clone();
+                    *r = Some(copy);
+                }
+                Ok(res)
+            })
+            .await?;
+        let Some(original) = request.lock().ok().and_then(|mut r| r.take()) else {
+            anyhow::bail!("no request");
+        };
+        if let Ok(mut seen) = record.lock() {
+            seen.authorization = original
+                .headers()
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+        }
+        let path = original
+            .uri()
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let mut upstream_request =
+            tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+                format!("ws://{upstream}{path}"),
+            )?;
+        for name in ["authorization", "openai-beta"] {
+            if let Some(v) = original.headers().get(name) {
+                upstream_request.headers_mut().insert(name, v.clone());
+            }
+        }
+        let (server, _) = tokio_tungstenite::connect_async(upstream_request).await?;
+        let (mut client_tx, mut client_rx) = client.split();
+        let (mut server_tx, mut server_rx) = server.split();
+        let up = async {
+            while let Some(Ok(msg)) = client_rx.next().await {
+                if let Message::Text(t) = &msg {
+                    if let Ok(mut seen) = record.lock() {
+                        seen.client_texts.push(t.to_string());
+                    }
+                }
+                if server_tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        };
+        let down = async {
+            while let Some(Ok(msg)) = server_rx.next().await {
+                if client_tx.send(msg).await.is_err() {
+                    break;
+                }
+            }
+        };
+        tokio::select! { _ = up => {}, _ = down => {} }
+        Ok(())
+    }
+}

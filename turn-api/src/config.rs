@@ -25,12 +25,25 @@ pub struct TurnApiConfig {
     /// The engine's own table, handed to it as is (its type checks it).
     #[serde(default)]
     pub engine: toml::Table,
-    /// `[providers.*]`, the same tables as the bridge.
+    /// `[providers.*]`, the same tables as the bridge (kept as written too: a database
+    /// tenant's accounts are laid over them).
     #[serde(default)]
-    pub providers: voice_core::providers::catalog::ProviderSettings,
+    pub providers: voice_core::tenancy::providers::ProviderTables,
     /// Who may call, by FusionPBX domain name.
     #[serde(default)]
     pub tenants: HashMap<String, TenantSettings>,
+    /// Tenants, keys, agents and provider accounts in PostgreSQL (empty URL: TOML only).
+    pub database: DatabaseSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// `postgres://user:password@host:port/db`; empty: no database.
+    pub url: Secret,
+    pub pool_size: usize,
+    /// Requests per minute a tenant may make when its row sets no rate of its own.
+    pub requests_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -113,6 +126,9 @@ impl TurnApiConfig {
         let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
         if self.limits.max_turns == 0 {
             return bad("limits.max_turns must be at least 1");
+        }
+        if self.database.pool_size == 0 || self.database.requests_per_minute == 0 {
+            return bad("database.pool_size and database.requests_per_minute must be at least 1");
         }
         if self.redis.session_ttl_secs == 0 {
             return bad("redis.session_ttl_secs must be at least 1");

@@ -5,3 +5,4 @@ pub mod engine;
 pub mod http;
 pub mod recording;
 pub mod sessions;
+pub mod tenancy;

@@ -31,6 +31,8 @@ fn session(id: &str) -> Session {
             action: "transfer".into(),
             target: Some("1000".into()),
         }],
+        tenant_id: Some("6f1c2a8e-0000-4000-8000-000000000001".into()),
+        agent_id: None,
     }
 }
 

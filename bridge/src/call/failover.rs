@@ -95,9 +95,13 @@ impl Call {
         kind: ProviderKind,
         history: Vec<(voice_core::agent::Role, String)>,
     ) {
+        let (providers, stages) = match &self.settings.db {
+            Some(db) => (&db.providers.settings, &db.providers.stages),
+            None => (&self.state.config.providers.settings, &self.state.stages),
+        };
         let agent = agents::build(
-            &self.state.config,
-            &self.state.stages,
+            providers,
+            stages,
             &self.settings.agent,
             kind,
             history.is_empty(),

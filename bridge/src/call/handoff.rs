@@ -22,6 +22,8 @@ const COMMAND_GRACE: Duration = Duration::from_millis(3000);
 
 /// The reason of a hand-over or hang-up that failover's last resort asked for.
 pub(super) const PROVIDER_FAILURE: &str = "provider_failure";
+/// The reason of a transfer or hang-up of a call over its tenant's cap.
+pub(super) const OVER_CAP: &str = "over_capacity";
 
 /// What the call does once the caller has heard the last words.
 #[derive(Debug, Clone, PartialEq)]
@@ -89,6 +91,10 @@ impl Call {
         }
         info!(call = %self.id, tenant = %self.tenant, reason, target = %target, event = "handoff", "handing the call to a human");
         self.state.metrics.handoffs.inc();
+        self.emit(
+            voice_core::tenancy::events::kinds::HANDOFF,
+            json!({"reason": reason, "target": target}),
+        );
         self.record_fact(json!({
             "type": "handoff", "reason": reason, "target": target,
             "transcript_lines": self.transcript.len(),
@@ -99,6 +105,41 @@ impl Call {
             by_agent,
         ));
         None
+    }
+
+    /// A call over its tenant's cap: straight to the tenant's busy extension when there is
+    /// one (and ESL to transfer with), else the busy prompt and the hang-up. Never a silent
+    /// drop.
+    pub(super) async fn turn_away_busy(&mut self) {
+        let target = self.settings.busy_transfer.clone();
+        let context = self.tenant.clone();
+        let context_ok = !context.is_empty()
+            && context
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_-.".contains(c));
+        let transfer = !target.is_empty() && self.state.esl.is_some() && context_ok;
+        self.emit(
+            "call.over_cap",
+            json!({"action": if transfer { "transfer" } else { "busy_prompt" }, "target": target}),
+        );
+        if transfer {
+            info!(call = %self.id, tenant = %self.tenant, target = %target, "tenant at its call cap: transferring to its busy extension");
+            self.record_fact(json!({"type": "over_cap", "transfer": target}));
+            self.pending = Some(Pending::new(
+                Action::Transfer { target, context },
+                OVER_CAP,
+                false,
+            ));
+            return;
+        }
+        if !target.is_empty() {
+            warn!(call = %self.id, tenant = %self.tenant, "busy_transfer needs ESL ([esl] enabled) and a dialplan context: playing the busy prompt instead");
+        }
+        info!(call = %self.id, tenant = %self.tenant, "tenant at its call cap: busy prompt, then hang-up");
+        self.record_fact(json!({"type": "over_cap"}));
+        self.play_prompt(PromptKind::Busy);
+        self.send_due_playout().await;
+        self.hang_up_after_playout(OVER_CAP, false);
     }
 
     /// Hangs up once what is queued (and, when the agent asked, its last words) has played.

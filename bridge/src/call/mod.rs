@@ -2,6 +2,7 @@
 //! both resamplers, the playout queue. No locks on the audio path.
 
 mod esl;
+mod events;
 mod failover;
 mod handoff;
 mod listen;
@@ -36,9 +37,11 @@ use crate::playout::{self, ClearAction, PlayoutMode, PlayoutQueue};
 use crate::prompts::PromptKind;
 use crate::state::AppState;
 use crate::stream::{close, close_code, Connection, Dialect, Mix};
+use crate::tenancy::CallSlot;
 use failover::Failover;
 use handoff::Pending;
 use timing::{TurnLatency, TurnTiming};
+use voice_core::tenancy::events::kinds;
 
 /// A Smart Turn answer: probe number, when it was asked, the probability.
 type Verdict = (u64, Instant, Result<f32, String>);
@@ -51,6 +54,27 @@ const CANCELLED_MEMORY: usize = 8;
 /// DTMF digits and text frames kept for an agent that is still connecting.
 const MAX_HELD_INPUTS: usize = 32;
 
+/// What a new call is for.
+#[derive(Debug)]
+pub enum CallPlan {
+    /// A conversation with the agent, holding one of the tenant's call slots until it ends.
+    Agent(CallSlot),
+    /// The tenant has as many calls as it may: transfer to its busy extension, or play the
+    /// busy prompt and hang up.
+    Busy,
+    /// The call cannot be served (its configuration is unusable): the apology, then
+    /// hang-up. The reason is logged and kept with the call.
+    Apology(String),
+}
+
+/// How the call task opens the call (the plan without its slot).
+#[derive(Debug, Clone, PartialEq)]
+enum Opening {
+    Agent,
+    Busy,
+    Apology(String),
+}
+
 /// Spawns the task for a new call.
 pub fn start(
     state: Arc<AppState>,
@@ -58,7 +82,13 @@ pub fn start(
     tenant: String,
     call_id: String,
     settings: TenantSettings,
+    plan: CallPlan,
 ) {
+    let (slot, opening) = match plan {
+        CallPlan::Agent(slot) => (Some(slot), Opening::Agent),
+        CallPlan::Busy => (None, Opening::Busy),
+        CallPlan::Apology(why) => (None, Opening::Apology(why)),
+    };
     let (attach_tx, attach_rx) = mpsc::channel(4);
     let (esl_tx, esl_rx) = mpsc::channel(64);
     if !state.calls.insert(
@@ -79,12 +109,14 @@ pub fn start(
         return;
     }
     tokio::spawn(async move {
+        // Held until the task ends, however it ends (dropped on a panic too).
+        let _slot = slot;
         let call = Call::new(
             state.clone(),
             conn,
             tenant,
             call_id.clone(),
-            settings,
+            (settings, opening),
             attach_rx,
             esl_rx,
         );
@@ -122,6 +154,20 @@ enum End {
     HungUp(String),
 }
 
+impl End {
+    /// A short word for events and metrics; the detail stays in the logs.
+    fn reason(&self) -> String {
+        match self {
+            End::Hangup => "hangup".into(),
+            End::StreamLost => "stream_lost".into(),
+            End::BadInput(..) => "bad_input".into(),
+            End::AgentFailed(_) => "agent_failed".into(),
+            End::Transferred(why) => format!("transferred: {why}"),
+            End::HungUp(why) => format!("hung_up: {why}"),
+        }
+    }
+}
+
 enum Wake {
     Stream(Option<Result<Message, axum::Error>>),
     Agent(Option<AgentEvent>),
@@ -146,6 +192,7 @@ struct Call {
     mode: PlayoutMode,
     clear: ClearAction,
     settings: TenantSettings,
+    opening: Opening,
     socket: Option<WebSocket>,
     early: VecDeque<Message>,
     metadata_seen: bool,
@@ -207,7 +254,7 @@ impl Call {
         conn: Box<Connection>,
         tenant: String,
         id: String,
-        settings: TenantSettings,
+        (settings, opening): (TenantSettings, Opening),
         attach_rx: mpsc::Receiver<Box<Connection>>,
         esl_rx: mpsc::Receiver<EslEvent>,
     ) -> Self {
@@ -230,6 +277,8 @@ impl Call {
         let failover = Failover::new(settings.agent.provider_chain());
         let mut failed = None;
         let front_end = match settings.agent.turn.detection {
+            // A call that only hears a prompt has no turns to detect.
+            _ if opening != Opening::Agent => None,
             TurnDetection::Provider => None,
             TurnDetection::Local => match FrontEnd::new(
                 &state.models,
@@ -262,6 +311,7 @@ impl Call {
             mode,
             clear,
             settings,
+            opening,
             socket: Some(conn.socket),
             early: conn.early.into(),
             metadata_seen: false,
@@ -307,6 +357,12 @@ impl Call {
             tenant,
         };
         call.start_recording(caller, callee);
+        if call.opening == Opening::Agent {
+            call.emit(
+                kinds::CALL_STARTED,
+                serde_json::json!({"caller": call.info.caller, "callee": call.info.callee}),
+            );
+        }
         call
     }
 
@@ -315,11 +371,22 @@ impl Call {
             self.finish(end).await;
             return;
         }
-        // The greeting starts at once; the provider connects meanwhile and is told it
-        // was said, so it does not greet again.
-        self.play_prompt(PromptKind::Greeting);
-        self.send_due_playout().await;
-        self.connect_agent(self.failover.current, self.transcript.clone());
+        match self.opening.clone() {
+            Opening::Agent => {
+                // The greeting starts at once; the provider connects meanwhile and is
+                // told it was said, so it does not greet again.
+                self.play_prompt(PromptKind::Greeting);
+                self.send_due_playout().await;
+                self.connect_agent(self.failover.current, self.transcript.clone());
+            }
+            Opening::Busy => self.turn_away_busy().await,
+            Opening::Apology(why) => {
+                self.record_fact(serde_json::json!({"type": "refused", "reason": why}));
+                self.play_prompt(PromptKind::Apology);
+                self.send_due_playout().await;
+                self.hang_up_after_playout("refused", false);
+            }
+        }
         let end = loop {
             let wake = self.next_wake().await;
             if let Some(end) = self.handle(wake).await {
@@ -419,6 +486,16 @@ impl Call {
         self.agent = Agent::Gone; // drops the session: the provider connection closes
         self.finish_recording(&format!("{end:?}"));
         self.state.metrics.calls_active.dec();
+        if self.opening == Opening::Agent {
+            self.emit(
+                kinds::CALL_ENDED,
+                serde_json::json!({
+                    "seconds": self.started.elapsed().as_secs_f64(),
+                    "reason": end.reason(),
+                    "turns": self.timing.turns(),
+                }),
+            );
+        }
         info!(
             call = %self.id, tenant = %self.tenant, dialect = self.dialect.name(), ended = ?end,
             seconds = self.started.elapsed().as_secs_f64(), turns = self.timing.turns(),

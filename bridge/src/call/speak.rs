@@ -212,6 +212,15 @@ impl Call {
             self.item_sent = true;
             if let Some(turn) = self.timing.first_frame_sent(now, &self.state.metrics) {
                 self.record_fact(serde_json::to_value(&turn).unwrap_or_default());
+                // Caller's last word (or the provider's end of speech) → first frame out.
+                let latency_ms: f64 = [turn.decision_ms, turn.provider_ms, turn.playout_ms]
+                    .iter()
+                    .flatten()
+                    .sum();
+                self.emit(
+                    voice_core::tenancy::events::kinds::TURN_COMPLETED,
+                    serde_json::json!({"latency_ms": latency_ms, "turn": turn.turn}),
+                );
                 self.latencies.push(turn);
             }
             self.record_agent(&batch.samples, batch.plays_at, now);

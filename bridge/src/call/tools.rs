@@ -37,7 +37,22 @@ impl Call {
     async fn run_tool(&mut self, request: ToolRequest) -> (serde_json::Value, Option<End>) {
         match request {
             ToolRequest::LookupKnowledge { query } => {
-                let hits = knowledge::search(&self.settings.agent.knowledge, &query);
+                let hits = match (&self.settings.db, &self.state.tenancy) {
+                    // A database tenant's knowledge base, in PostgreSQL.
+                    (Some(call), Some(tenancy)) => {
+                        match tenancy.search_knowledge(call, &query).await {
+                            Ok(hits) => hits,
+                            Err(e) => {
+                                warn!(call = %self.id, error = %e, "knowledge search failed");
+                                return (
+                                    json!({"error": "the knowledge base is unavailable now; do not make up an answer"}),
+                                    None,
+                                );
+                            }
+                        }
+                    }
+                    _ => knowledge::search(&self.settings.agent.knowledge, &query),
+                };
                 if hits.is_empty() {
                     (
                         json!({"results": [], "note": "nothing found; do not make up an answer"}),

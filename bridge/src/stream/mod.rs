@@ -22,8 +22,9 @@ use tracing::{info, warn};
 pub use dialect::{detect, Dialect, DialectError, StreamBuild, AUDIO_FORK_SUBPROTOCOL};
 pub use params::{Mix, ParamError, StreamParams, SUPPORTED_RATES};
 
-use crate::call;
+use crate::call::{self, CallPlan};
 use crate::state::AppState;
+use crate::tenancy::Resolution;
 
 /// WebSocket close codes we use.
 pub mod close_code {
@@ -135,12 +136,62 @@ async fn accept(state: Arc<AppState>, socket: WebSocket, dialect: Dialect, param
         }
         Err(conn) => conn,
     };
-    let Some(settings) = state.config.tenant_settings(&tenant) else {
-        state.metrics.calls_refused.inc();
-        warn!(call = %call_id, tenant = %tenant, "stream refused: unknown tenant");
-        return close(conn.socket, close_code::POLICY, "unknown tenant").await;
+    let resolution = match &state.tenancy {
+        Some(tenancy) => tenancy.resolve(&state.config, &tenant, &conn.params).await,
+        None => None,
     };
-    call::start(state, conn, tenant, call_id, settings);
+    let (tenant, settings) = match resolution {
+        Some(Resolution::Call { domain, settings }) => (domain, settings),
+        Some(Resolution::Refuse(why)) => {
+            state.metrics.calls_refused.inc();
+            warn!(call = %call_id, tenant = %tenant, reason = %why, "stream refused");
+            return close(conn.socket, close_code::POLICY, &why).await;
+        }
+        Some(Resolution::Apology {
+            domain,
+            settings,
+            reason,
+        }) => {
+            state.metrics.calls_refused.inc();
+            warn!(call = %call_id, tenant = %domain, reason = %reason, "call refused: apology prompt, then hang-up");
+            return call::start(
+                state,
+                conn,
+                domain,
+                call_id,
+                settings,
+                CallPlan::Apology(reason),
+            );
+        }
+        // Not a database tenant: the TOML tenants and allow_unknown_tenants decide.
+        None => match state.config.tenant_settings(&tenant) {
+            Some(settings) => (tenant, settings),
+            None => {
+                state.metrics.calls_refused.inc();
+                warn!(call = %call_id, tenant = %tenant, "stream refused: unknown tenant");
+                return close(conn.socket, close_code::POLICY, "unknown tenant").await;
+            }
+        },
+    };
+    let slot_key = match &settings.db {
+        Some(db) => format!("db:{}", db.tenant_id),
+        None => format!("toml:{tenant}"),
+    };
+    match state.slots.take(&slot_key, settings.max_calls) {
+        Some(slot) => call::start(
+            state,
+            conn,
+            tenant,
+            call_id,
+            settings,
+            CallPlan::Agent(slot),
+        ),
+        None => {
+            state.metrics.calls_over_cap.inc();
+            warn!(call = %call_id, tenant = %tenant, cap = ?settings.max_calls, "call over the tenant's cap");
+            call::start(state, conn, tenant, call_id, settings, CallPlan::Busy)
+        }
+    }
 }
 
 /// Waits for the metadata text frame that names the tenant and call.

@@ -48,7 +48,12 @@ pub struct StreamParams {
     pub playout: Option<PlayoutModeSetting>,
     pub clear: Option<ClearSetting>,
     pub caller: Option<String>,
+    /// The dialled number (`destination_number`): picks the tenant's agent.
     pub callee: Option<String>,
+    /// The FusionPBX domain uuid, when given beside the domain name.
+    pub domain_uuid: Option<String>,
+    /// An agent number chosen by the dialplan (`?agent=`), over the dialled number.
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +116,8 @@ impl StreamParams {
             ("clear", &["clear"][..]),
             ("caller", &["caller_id_number", "caller", "from"][..]),
             ("callee", &["destination_number", "callee", "to"][..]),
+            ("domain_uuid", &["domain_uuid"][..]),
+            ("agent", &["agent"][..]),
         ] {
             if let Some(v) = text(names) {
                 self.set_if_unset(key, &v)?;
@@ -127,6 +134,8 @@ impl StreamParams {
             "clear" => self.clear.is_none(),
             "caller" => self.caller.is_none(),
             "callee" => self.callee.is_none(),
+            "domain_uuid" => self.domain_uuid.is_none(),
+            "agent" => self.agent.is_none(),
             _ => false,
         };
         if unset {
@@ -159,6 +168,8 @@ impl StreamParams {
             }
             "caller" => self.caller = Some(valid_id("caller", value)?),
             "callee" => self.callee = Some(valid_id("callee", value)?),
+            "domain_uuid" => self.domain_uuid = Some(valid_id("domain uuid", value)?),
+            "agent" => self.agent = Some(valid_id("agent", value)?),
             // Other query keys (uuid=…, dialect=…) are read elsewhere or ignored on purpose.
             _ => {}
         }
@@ -265,5 +276,22 @@ mod tests {
         assert_eq!(p.call_id.as_deref(), Some("abc-1"));
         assert_eq!(p.rate, Some(16000), "the URL wins");
         assert_eq!(p.caller.as_deref(), Some("+5511999990000"));
+    }
+
+    #[test]
+    fn the_agent_and_domain_uuid_come_from_the_query_or_the_metadata() {
+        let mut p = StreamParams::from_url(&["a.example", "c1"], Some("agent=vendas")).unwrap();
+        let meta = serde_json::json!({
+            "domain_uuid": "6f1c3a52-0b7e-4f3e-9d59-2a4c1b7e8f00", "agent": "3002",
+            "destination_number": "3001"
+        });
+        p.apply_metadata(meta.as_object().unwrap()).unwrap();
+        assert_eq!(p.agent.as_deref(), Some("vendas"), "the URL wins");
+        assert_eq!(
+            p.domain_uuid.as_deref(),
+            Some("6f1c3a52-0b7e-4f3e-9d59-2a4c1b7e8f00")
+        );
+        assert_eq!(p.callee.as_deref(), Some("3001"));
+        assert!(StreamParams::from_url(&[], Some("agent=a%20b")).is_err());
     }
 }

@@ -97,8 +97,10 @@ impl EngineError {
     }
 }
 
-/// Answers `lookup_knowledge`: the query in, what the model is told out.
-pub type KnowledgeLookup = Arc<dyn Fn(&str) -> String + Send + Sync>;
+/// Answers `lookup_knowledge`: the query in, what the model is told out (a database search,
+/// so it is awaited).
+pub type KnowledgeLookup =
+    Arc<dyn Fn(String) -> futures_util::future::BoxFuture<'static, String> + Send + Sync>;
 
 /// Built once per process; shared by every call (`&self` everywhere).
 pub struct TurnEngine {
@@ -328,7 +330,7 @@ impl TurnEngine {
             }
             let mut results = Vec::with_capacity(answer.calls.len());
             for call in &answer.calls {
-                let (output, chosen) = self.run_tool(conv, &offered, call);
+                let (output, chosen) = self.run_tool(conv, &offered, call).await;
                 if action == Action::Continue {
                     action = chosen;
                 }
@@ -350,7 +352,7 @@ impl TurnEngine {
     }
 
     /// Runs one tool call: the result the model is told, and the action it asks for.
-    fn run_tool(
+    async fn run_tool(
         &self,
         conv: &mut Conversation,
         offered: &[EngineTool],
@@ -392,7 +394,7 @@ impl TurnEngine {
                 }
             }
             Ok(ToolRequest::LookupKnowledge { query }) => match &self.knowledge {
-                Some(lookup) => (lookup(&query), Action::Continue),
+                Some(lookup) => (lookup(query).await, Action::Continue),
                 None => (
                     r#"{"error":"no knowledge base"}"#.to_string(),
                     Action::Continue,

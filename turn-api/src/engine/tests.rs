@@ -361,7 +361,9 @@ async fn lookup_knowledge_asks_the_engine_s_lookup() {
     let fakes = Fakes::start("Qual o horário de funcionamento?", rules).await;
     let engine = fakes
         .engine(settings())
-        .with_knowledge(Arc::new(|q: &str| format!("{q}: das 8h às 18h")));
+        .with_knowledge(Arc::new(|q: String| {
+            Box::pin(async move { format!("{q}: das 8h às 18h") })
+        }));
     let out = engine
         .turn(&mut Conversation::default(), &caller_speech(300), 16_000)
         .await

@@ -1,10 +1,15 @@
 //! API keys: `Authorization: Bearer <key>` or `X-API-Key: <key>`. Keys are kept only as
-//! SHA-256 digests and compared in constant time; a key names its tenant.
+//! SHA-256 digests and compared in constant time; a key names its tenant. Keys of the TOML
+//! `[tenants]` are checked first, then the database's (`api_keys`, with a role).
 
 use axum::http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 
+use voice_core::tenancy::model::{KeyIdentity, Role};
+use voice_core::tenancy::store::presented;
+
 use super::error::ApiError;
+use super::AppState;
 use crate::config::TenantSettings;
 
 /// Every tenant's keys, hashed.
@@ -38,13 +43,12 @@ impl Keys {
 
     /// The tenant the request's key belongs to.
     pub fn tenant(&self, headers: &HeaderMap) -> Result<String, ApiError> {
-        let key = presented(headers).ok_or_else(|| {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
-            )
-        })?;
+        let key = presented(headers).ok_or_else(missing_key)?;
+        self.find(key).ok_or_else(unknown_key)
+    }
+
+    /// The TOML tenant of `key`, if it is one of theirs.
+    fn find(&self, key: &str) -> Option<String> {
         let wanted = digest(key);
         // Look at every entry, so timing does not tell where a match was.
         let mut found = None;
@@ -53,25 +57,57 @@ impl Keys {
                 found = Some(tenant);
             }
         }
-        found.cloned().ok_or_else(|| {
-            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key")
-        })
+        found.cloned()
     }
 }
 
-fn presented(headers: &HeaderMap) -> Option<&str> {
-    if let Some(v) = headers.get("x-api-key").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim()).filter(|k| !k.is_empty());
+/// Who sent a request.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// A key of the TOML `[tenants."domain"]`.
+    Toml(String),
+    /// A database key: its tenant and role.
+    Db(KeyIdentity),
+}
+
+/// The caller of a request: a TOML key, else a database key (when there is a database).
+pub async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    let key = presented(headers).ok_or_else(missing_key)?;
+    if let Some(tenant) = state.keys.find(key) {
+        return Ok(Caller::Toml(tenant));
     }
-    let auth = headers
-        .get(axum::http::header::AUTHORIZATION)?
-        .to_str()
-        .ok()?;
-    let (scheme, key) = auth.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then_some(key.trim())
-        .filter(|k| !k.is_empty())
+    let Some(tenancy) = &state.tenancy else {
+        return Err(unknown_key());
+    };
+    match tenancy.identify(key).await {
+        Ok(Some(identity)) if identity.role <= Role::Agent => Ok(Caller::Db(identity)),
+        Ok(Some(identity)) => Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "a {} key cannot run calls: use a key with role agent, supervisor or admin",
+                identity.role.as_str()
+            ),
+        )),
+        Ok(None) => Err(unknown_key()),
+        Err(e) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "tenants_unavailable",
+            format!("cannot check the API key: {e}"),
+        )),
+    }
+}
+
+fn missing_key() -> ApiError {
+    ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+    )
+}
+
+fn unknown_key() -> ApiError {
+    ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", "unknown API key")
 }
 
 #[cfg(test)]

@@ -15,9 +15,14 @@ use serde::{Deserialize, Serialize};
 use tracing::{info, warn};
 use utoipa::ToSchema;
 
+use serde_json::json;
+use voice_core::tenancy::events::{kinds, NewEvent};
+
 use super::audio::{decode_wav, Written};
+use super::auth::{self, Caller};
 use super::body::{self, BodyKind};
 use super::error::{clip, ApiError, ErrorBody};
+use super::tenants;
 use super::turns::{NextAction, Reply, TurnsError};
 use super::AppState;
 use crate::sessions::{now_ms, Session, TurnRecord};
@@ -33,7 +38,10 @@ pub struct CreateSession {
     /// The FusionPBX domain_name or domain_uuid; must be the API key's tenant.
     pub domain: String,
     pub caller: Option<String>,
+    /// The dialled number: with a database tenant, it picks the agent that claims it.
     pub callee: Option<String>,
+    /// An agent number (or name of a number an agent claims) to use instead of `callee`.
+    pub agent: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -128,14 +136,18 @@ fn engine_error(state: &AppState, e: TurnsError) -> ApiError {
     e.into()
 }
 
-/// The session `id`, if it exists and belongs to `tenant`.
-async fn owned(state: &AppState, id: &str, tenant: &str) -> Result<Session, ApiError> {
+/// The session `id`, if it exists and belongs to the caller's tenant.
+async fn owned(state: &AppState, id: &str, caller: &Caller) -> Result<Session, ApiError> {
     let session = state
         .store
         .get(id)
         .await?
         .ok_or_else(|| ApiError::not_found(id))?;
-    if session.tenant != tenant {
+    let mine = match caller {
+        Caller::Toml(tenant) => session.tenant_id.is_none() && session.tenant == *tenant,
+        Caller::Db(key) => session.tenant_id == Some(key.tenant_id.to_string()),
+    };
+    if !mine {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "forbidden",
@@ -181,7 +193,9 @@ fn record(turn: u32, caller_text: &str, reply_text: &str, action: &NextAction) -
         (status = 201, body = SessionCreated, description = "Session created; play the greeting"),
         (status = 400, body = ErrorBody, description = "Bad JSON or a missing field"),
         (status = 401, body = ErrorBody, description = "Missing or unknown API key"),
-        (status = 403, body = ErrorBody, description = "The domain is not the key's tenant"),
+        (status = 403, body = ErrorBody, description = "The domain is not the key's tenant, the tenant is disabled, or the key's role cannot run calls"),
+        (status = 422, body = ErrorBody, description = "No agent answers the number and the tenant has no default agent"),
+        (status = 429, body = ErrorBody, description = "The tenant's requests per minute are spent (see Retry-After)"),
         (status = 502, body = ErrorBody, description = "A provider failed"),
         (status = 503, body = ErrorBody, description = "Providers or the session store unavailable"),
     ),
@@ -193,7 +207,7 @@ pub async fn create_session(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<impl IntoResponse, ApiError> {
     let started = Instant::now();
-    let tenant = state.keys.tenant(&headers)?;
+    let caller = auth::caller(&state, &headers).await?;
     let body = body.map_err(body_error)?;
     let req: CreateSession = body::decode(body::kind(&headers, &body)?, &body)?;
     let call_id = req.call_id.trim();
@@ -203,19 +217,29 @@ pub async fn create_session(
             "call_id must have 1 to 200 characters",
         ));
     }
-    let settings = state.config.tenants.get(&tenant);
     let domain = req.domain.trim();
-    let matches = domain.eq_ignore_ascii_case(&tenant)
-        || settings.is_some_and(|t| {
-            !t.domain_uuid.is_empty() && domain.eq_ignore_ascii_case(&t.domain_uuid)
-        });
-    if !matches {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            format!("domain {:?} is not this API key's tenant", clip(domain)),
-        ));
-    }
+    let (tenant, db_call) = match &caller {
+        Caller::Toml(tenant) => {
+            let settings = state.config.tenants.get(tenant);
+            let matches = domain.eq_ignore_ascii_case(tenant)
+                || settings.is_some_and(|t| {
+                    !t.domain_uuid.is_empty() && domain.eq_ignore_ascii_case(&t.domain_uuid)
+                });
+            if !matches {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    format!("domain {:?} is not this API key's tenant", clip(domain)),
+                ));
+            }
+            (tenant.clone(), None)
+        }
+        Caller::Db(key) => {
+            let number = req.agent.as_deref().or(req.callee.as_deref());
+            let call = tenants::for_new_session(&state, key, domain, number).await?;
+            (call.tenant.tenant.domain_name.clone(), Some(call))
+        }
+    };
     let id = uuid::Uuid::new_v4().simple().to_string();
     let mut session = Session {
         id: id.clone(),
@@ -227,9 +251,14 @@ pub async fn create_session(
         turns: 0,
         conversation: serde_json::Value::Null,
         history: Vec::new(),
+        tenant_id: db_call.as_ref().map(|c| c.tenant.tenant.id.to_string()),
+        agent_id: db_call.as_ref().map(|c| c.agent_id.to_string()),
     };
-    let reply = state
-        .turns_for(&tenant)
+    let turns = match &db_call {
+        Some(call) => call.turns.clone(),
+        None => state.turns_for(&tenant),
+    };
+    let reply = turns
         .greeting(&mut session.conversation)
         .await
         .map_err(|e| engine_error(&state, e))?;
@@ -245,6 +274,19 @@ pub async fn create_session(
         .metrics
         .greeting_seconds
         .observe(started.elapsed().as_secs_f64());
+    if let Some(call) = &db_call {
+        emit(
+            &state,
+            &session,
+            call.agent_id,
+            kinds::CALL_STARTED,
+            json!({
+                "channel": "turn-api",
+                "caller": session.caller,
+                "callee": session.callee,
+            }),
+        );
+    }
     info!(session = %id, tenant = %tenant, call_id = %session.call_id, "session created");
     let (audio_path, audio_url) = written.map(|w| (w.path, w.url)).unzip();
     Ok((
@@ -282,6 +324,7 @@ pub async fn create_session(
         (status = 404, body = ErrorBody, description = "Unknown, ended or expired session"),
         (status = 409, body = ErrorBody, description = "Another turn of this session is in progress"),
         (status = 413, body = ErrorBody, description = "Body over server.max_body_bytes"),
+        (status = 429, body = ErrorBody, description = "The tenant's requests per minute are spent (see Retry-After)"),
         (status = 415, body = ErrorBody, description = "Unsupported content type"),
         (status = 502, body = ErrorBody, description = "A provider failed"),
         (status = 503, body = ErrorBody, description = "Providers or the session store unavailable"),
@@ -295,12 +338,16 @@ pub async fn turn(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TurnAnswer>, ApiError> {
     let started = Instant::now();
-    let tenant = state.keys.tenant(&headers)?;
+    let caller = auth::caller(&state, &headers).await?;
     let body = body.map_err(body_error)?;
     // Claimed before the read, so a turn never starts from a state another one is
     // about to replace.
     let _busy = state.claim(&id)?;
-    let mut session = owned(&state, &id, &tenant).await?;
+    let mut session = owned(&state, &id, &caller).await?;
+    let db_call = match &caller {
+        Caller::Db(key) => Some(tenants::for_session(&state, key, &session).await?),
+        Caller::Toml(_) => None,
+    };
     let limits = &state.config.limits;
     let over_time = session.age_ms(now_ms()) >= limits.max_session_secs.saturating_mul(1000);
     if session.turns >= limits.max_turns || over_time {
@@ -313,9 +360,12 @@ pub async fn turn(
             state.audio.read_recording(req.audio_path.trim()).await?
         }
     };
+    let turns = match &db_call {
+        Some(call) => call.turns.clone(),
+        None => state.turns_for(&session.tenant),
+    };
     let engine_started = Instant::now();
-    let reply = state
-        .turns_for(&session.tenant)
+    let reply = turns
         .turn(&mut session.conversation, &samples, rate)
         .await
         .map_err(|e| engine_error(&state, e))?;
@@ -340,6 +390,31 @@ pub async fn turn(
         .metrics
         .overhead_seconds
         .observe(total.saturating_sub(engine_time).as_secs_f64());
+    if let Some(call) = &db_call {
+        let latency_ms = u64::try_from(total.as_millis()).unwrap_or(u64::MAX);
+        emit(
+            &state,
+            &session,
+            call.agent_id,
+            kinds::TURN_COMPLETED,
+            json!({
+                "turn": n,
+                "latency_ms": latency_ms,
+            }),
+        );
+        if let NextAction::Transfer { target } = &reply.action {
+            emit(
+                &state,
+                &session,
+                call.agent_id,
+                kinds::HANDOFF,
+                json!({
+                    "reason": "transfer",
+                    "target": target,
+                }),
+            );
+        }
+    }
     info!(session = %session.id, turn = n, action = reply.action.name(), "turn answered");
     let (audio_path, audio_url) = written.map(|w| (w.path, w.url)).unzip();
     Ok(Json(TurnAnswer {
@@ -402,8 +477,8 @@ pub async fn end_session(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<SessionSummary>, ApiError> {
-    let tenant = state.keys.tenant(&headers)?;
-    owned(&state, &id, &tenant).await?;
+    let caller = auth::caller(&state, &headers).await?;
+    owned(&state, &id, &caller).await?;
     // Removed only after the tenant check; gone meanwhile (expired, ended twice) is a 404.
     let session = state
         .store
@@ -412,6 +487,20 @@ pub async fn end_session(
         .ok_or_else(|| ApiError::not_found(&id))?;
     state.recording.end(&session).await;
     state.metrics.sessions_ended.inc();
+    if let Some(agent) = session.agent_id.as_deref().and_then(|a| a.parse().ok()) {
+        let seconds = session.age_ms(now_ms()) as f64 / 1000.0;
+        emit(
+            &state,
+            &session,
+            agent,
+            kinds::CALL_ENDED,
+            json!({
+                "seconds": seconds,
+                "turns": session.turns,
+                "reason": "ended",
+            }),
+        );
+    }
     info!(session = %id, turns = session.turns, "session ended");
     Ok(Json(SessionSummary {
         duration_ms: session.age_ms(now_ms()),
@@ -457,6 +546,28 @@ pub async fn audio(
 ) -> Result<impl IntoResponse, ApiError> {
     let bytes = state.audio.read_answer(&file).await?;
     Ok(([(header::CONTENT_TYPE, "audio/wav")], bytes))
+}
+
+/// Records one fact of a database tenant's session in the event log.
+fn emit(
+    state: &AppState,
+    session: &Session,
+    agent: uuid::Uuid,
+    kind: &str,
+    data: serde_json::Value,
+) {
+    let (Some(tenancy), Some(tenant)) = (
+        &state.tenancy,
+        session.tenant_id.as_deref().and_then(|t| t.parse().ok()),
+    ) else {
+        return;
+    };
+    tenancy.emit(
+        NewEvent::now(tenant, kind)
+            .agent(agent)
+            .call(session.call_id.clone())
+            .data(data),
+    );
 }
 
 pub async fn not_found() -> ApiError {

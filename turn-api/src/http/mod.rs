@@ -10,6 +10,7 @@ pub mod handlers;
 pub mod health;
 pub mod metrics;
 pub mod openapi;
+pub mod tenants;
 pub mod turns;
 
 use std::collections::{HashMap, HashSet};
@@ -27,6 +28,7 @@ use tokio::net::TcpListener;
 use crate::config::TurnApiConfig;
 use crate::engine::{EngineSettings, TurnEngine};
 use crate::sessions::{self, SessionStore};
+use crate::tenancy::DbTenancy;
 use audio::AudioFiles;
 use auth::Keys;
 use error::ApiError;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Each session's whole call (`[recording]`).
     pub recording: crate::recording::Recording,
+    /// Tenants, keys and agents from PostgreSQL (`[database] url`), when configured.
+    pub tenancy: Option<DbTenancy>,
     /// Sessions with a turn in progress in this process (a second one at once is refused).
     busy: Mutex<HashSet<String>>,
 }
@@ -67,6 +71,7 @@ impl AppState {
         turns: Arc<dyn Turns>,
         tenant_turns: HashMap<String, Arc<dyn Turns>>,
         store: Arc<dyn SessionStore>,
+        tenancy: Option<DbTenancy>,
     ) -> Result<Arc<Self>, String> {
         let audio = AudioFiles::new(&config.audio, &config.server)
             .map_err(|e| format!("audio.dir {}: {e}", config.audio.dir.display()))?;
@@ -82,16 +87,14 @@ impl AppState {
             store,
             metrics: Metrics::default(),
             recording,
+            tenancy,
             busy: Mutex::new(HashSet::new()),
         }))
     }
 
-    /// The engine that answers `tenant`'s sessions.
-    pub fn turns_for(&self, tenant: &str) -> &dyn Turns {
-        self.tenant_turns
-            .get(tenant)
-            .unwrap_or(&self.turns)
-            .as_ref()
+    /// The engine that answers a TOML tenant's sessions.
+    pub fn turns_for(&self, tenant: &str) -> Arc<dyn Turns> {
+        self.tenant_turns.get(tenant).unwrap_or(&self.turns).clone()
     }
 
     fn busy_set(&self) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -129,7 +132,8 @@ pub async fn state(config: TurnApiConfig) -> Result<Arc<AppState>, String> {
     let store = sessions::from_settings(&config.redis)
         .await
         .map_err(|e| e.to_string())?;
-    AppState::new(config, turns, tenant_turns, store)
+    let tenancy = DbTenancy::connect(&config).await?;
+    AppState::new(config, turns, tenant_turns, store, tenancy)
 }
 
 /// An engine from `[engine]` with `overrides` merged over it.

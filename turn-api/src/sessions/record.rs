@@ -19,6 +19,12 @@ pub struct Session {
     pub conversation: serde_json::Value,
     /// Every exchange, greeting first.
     pub history: Vec<TurnRecord>,
+    /// With a database key: the tenant's id (what later requests' keys must match) and the
+    /// agent that answers. `None` for TOML tenants.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tenant_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_id: Option<String>,
 }
 
 /// One exchange, for the end-of-session summary.

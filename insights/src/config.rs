@@ -1,0 +1,155 @@
+//! call-insights settings: embedded default (config/default.toml), then `--config FILE`,
+//! then `VOICE_INSIGHTS__…` environment variables (voice-core's loader, as the other
+//! services). Secrets (the platform token, the credentials key) come from the environment
+//! only; see the default file.
+
+use std::path::Path;
+
+use serde::Deserialize;
+use voice_core::config::{ConfigError, Secret};
+use voice_core::telemetry::LogConfig;
+
+pub const DEFAULT_TOML: &str = include_str!("../config/default.toml");
+pub const ENV_PREFIX: &str = "VOICE_INSIGHTS";
+/// Where the database URL comes from when `[database] url` is empty.
+pub const DATABASE_URL_ENV: &str = "DATABASE_URL";
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InsightsConfig {
+    pub server: ServerSettings,
+    pub log: LogConfig,
+    pub database: DatabaseSettings,
+    pub limits: LimitSettings,
+    pub metrics: MetricsSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// How often the event log is folded into daily metrics (yesterday and today of every
+    /// tenant); 0: never (another instance does it).
+    pub aggregate_every_secs: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSettings {
+    pub listen: String,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// Holds a password: never logged (`Secret`).
+    pub url: Secret,
+    pub pool_size: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Per tenant, for tenants without their own rate.
+    pub requests_per_minute: u32,
+}
+
+impl InsightsConfig {
+    /// Default, then `file`, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let config: Self = voice_core::config::load(DEFAULT_TOML, file, ENV_PREFIX)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// From a TOML text over the default, without the environment (tests).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let mut table: toml::Table = DEFAULT_TOML
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        let over: toml::Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigError::Parse {
+                path: "<text>".into(),
+                message: e.message().to_string(),
+            })?;
+        voice_core::config::merge(&mut table, over);
+        let config: Self = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.message().to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// `[database] url`, else `DATABASE_URL` from `env`; `None` when neither is set.
+    pub fn database_url(&self, env: impl Fn(&str) -> Option<String>) -> Option<Secret> {
+        if !self.database.url.is_empty() {
+            return Some(self.database.url.clone());
+        }
+        env(DATABASE_URL_ENV)
+            .filter(|u| !u.trim().is_empty())
+            .map(Secret::new)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.limits.requests_per_minute == 0 {
+            return bad("limits.requests_per_minute must be at least 1");
+        }
+        if self.database.pool_size == 0 {
+            return bad("database.pool_size must be at least 1");
+        }
+        if self.server.max_body_bytes < 1024 {
+            return bad("server.max_body_bytes must be at least 1024");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_default_loads_and_env_overrides_it() {
+        let env = vec![
+            (
+                "VOICE_INSIGHTS__SERVER__LISTEN".to_string(),
+                "127.0.0.1:9".to_string(),
+            ),
+            (
+                "VOICE_INSIGHTS__DATABASE__URL".to_string(),
+                "postgres://u:pw@h/db".to_string(),
+            ),
+            (
+                "VOICE_INSIGHTS__LIMITS__REQUESTS_PER_MINUTE".to_string(),
+                "30".to_string(),
+            ),
+        ];
+        let c: InsightsConfig =
+            voice_core::config::load_with_env(DEFAULT_TOML, None, ENV_PREFIX, &env).unwrap();
+        assert_eq!(c.server.listen, "127.0.0.1:9");
+        assert_eq!(c.limits.requests_per_minute, 30);
+        assert!(c.validate().is_ok());
+        let url = c.database_url(|_| Some("postgres://other".into())).unwrap();
+        assert_eq!(url.expose(), "postgres://u:pw@h/db");
+        assert!(!format!("{c:?}").contains("pw"));
+    }
+
+    #[test]
+    fn database_url_falls_back_to_the_environment() {
+        let c = InsightsConfig::from_toml("").unwrap();
+        assert_eq!(c.server.listen, "0.0.0.0:8200");
+        let url = c.database_url(|name| (name == "DATABASE_URL").then(|| "postgres://x".into()));
+        assert_eq!(url.unwrap().expose(), "postgres://x");
+        assert!(c.database_url(|_| None).is_none());
+        assert!(c.database_url(|_| Some("  ".into())).is_none());
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        assert!(InsightsConfig::from_toml("[limits]\nrequests_per_minute = 0").is_err());
+        assert!(InsightsConfig::from_toml("[limits]\nrequest_per_minute = 5").is_err());
+        assert!(InsightsConfig::from_toml("[database]\npool_size = 0").is_err());
+    }
+}
