@@ -64,3 +64,20 @@ ensure_redis() {
     for _ in $(seq 1 30); do redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1 && return; sleep 1; done
     echo "Redis did not start" >&2; return 1
 }
+
+# An S3-compatible server for the object store tests: moto's server mode (PyPI), in memory,
+# on 127.0.0.1:5090. Any access key is accepted; buckets vanish when it stops.
+S3_PORT=5090
+ensure_s3() {
+    if curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" 2>/dev/null; then return; fi
+    if ! python3 -c 'import moto.server, flask_cors' >/dev/null 2>&1; then
+        say "installing moto's S3 server"
+        python3 -m pip install --quiet 'moto[server]' >&2
+    fi
+    say "starting the S3-compatible server on :$S3_PORT"
+    # python3 -m works even when pip's script directory is not on PATH (pyenv shims).
+    nohup python3 -m moto.server -H 127.0.0.1 -p "$S3_PORT" >/tmp/moto_server.log 2>&1 &
+    disown || true
+    for _ in $(seq 1 30); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && return; sleep 1; done
+    echo "the S3-compatible server did not start (see /tmp/moto_server.log)" >&2; return 1
+}

@@ -13,6 +13,7 @@ pub mod fake_gemini;
 pub mod fake_llm;
 pub mod fake_openai;
 pub mod fake_openai_audio;
+pub mod fake_pipedrive;
 pub mod freeswitch;
 pub mod load;
 pub mod report;

@@ -7,7 +7,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, Query, State};
@@ -30,7 +29,7 @@ const HANG: Duration = Duration::from_secs(60);
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new()
-        .route(LISTEN_PATH, get(live).post(upload))
+        .route(LISTEN_PATH, get(live).post(prerecorded::upload))
         .layer(DefaultBodyLimit::max(MAX_UPLOAD))
         .with_state(shared)
 }
@@ -46,8 +45,22 @@ pub(crate) fn refuse(shared: &Shared, status: StatusCode, code: &str, message: &
     response
 }
 
-fn bad_request(shared: &Shared, message: &str) -> Response {
+pub(crate) fn bad_request(shared: &Shared, message: &str) -> Response {
     refuse(shared, StatusCode::BAD_REQUEST, "Bad Request", message)
+}
+
+/// The `err_code` sent with `status`. `INVALID_AUTH` and `Bad Request` are what
+/// Deepgram sends; the others are the fake's guess [UNCONFIRMED].
+fn error_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "Bad Request",
+        401 => "INVALID_AUTH",
+        402 => "ASR_PAYMENT_REQUIRED",
+        403 => "INSUFFICIENT_PERMISSIONS",
+        429 => "TOO_MANY_REQUESTS",
+        500..=599 => "INTERNAL_SERVER_ERROR",
+        _ => "FAULT",
+    }
 }
 
 /// `Authorization: Token <key>`, exactly.
@@ -59,14 +72,14 @@ fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
 }
 
 /// The checks both methods share: injected faults first, then the key.
-async fn gate(shared: &Shared, headers: &HeaderMap, fault: &Fault) -> Option<Response> {
+pub(crate) async fn gate(shared: &Shared, headers: &HeaderMap, fault: &Fault) -> Option<Response> {
     match fault {
         Fault::Refuse(status) => {
             let status = fault_status(*status);
             return Some(refuse(
                 shared,
                 status,
-                "FAULT",
+                error_code(status),
                 "refused by fault injection",
             ));
         }
@@ -74,6 +87,7 @@ async fn gate(shared: &Shared, headers: &HeaderMap, fault: &Fault) -> Option<Res
             hang(shared).await;
             return Some(StatusCode::SERVICE_UNAVAILABLE.into_response());
         }
+        Fault::Delay(ms) => tokio::time::sleep(Duration::from_millis(*ms)).await,
         _ => {}
     }
     if !authorized(shared, headers) {
@@ -88,7 +102,7 @@ async fn gate(shared: &Shared, headers: &HeaderMap, fault: &Fault) -> Option<Res
     None
 }
 
-async fn hang(shared: &Shared) {
+pub(crate) async fn hang(shared: &Shared) {
     let mut shutdown = shared.shutdown.clone();
     tokio::select! {
         _ = shutdown.changed() => {}
@@ -131,45 +145,4 @@ async fn live(
         let session = connection::serve(socket, shared.clone(), stream, rate, fault);
         shared.stats.sessions.during(session).await;
     })
-}
-
-async fn upload(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Query(query): Query<BTreeMap<String, String>>,
-    body: Bytes,
-) -> Response {
-    let fault = shared.faults.next();
-    if let Some(refusal) = gate(&shared, &headers, &fault).await {
-        return refusal;
-    }
-    if fault == Fault::Hang {
-        hang(&shared).await;
-        return StatusCode::SERVICE_UNAVAILABLE.into_response();
-    }
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = content_type.split(';').next().unwrap_or("").trim();
-    if mime == "application/json" {
-        return bad_request(&shared, "this fake cannot fetch audio by URL");
-    }
-    if !matches!(mime, "audio/wav" | "audio/wave" | "audio/x-wav") {
-        return bad_request(&shared, "this fake only takes audio/wav uploads");
-    }
-    let params = match params::prerecorded(&query) {
-        Ok(p) => p,
-        Err(message) => return bad_request(&shared, &message),
-    };
-    let body = match prerecorded::transcribe(&shared, params, &body) {
-        Ok(b) => b,
-        Err(message) => return bad_request(&shared, &message),
-    };
-    shared.stats.query(query);
-    shared.stats.add(Count::Prerecorded);
-    if shared.cfg.final_delay_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(shared.cfg.final_delay_ms)).await;
-    }
-    Json(body).into_response()
 }

@@ -116,7 +116,7 @@ pub(crate) fn utterance_end(last_word_end_ms: u64) -> String {
         .to_string()
 }
 
-fn metadata_value(request_id: &str, duration_ms: u64) -> Value {
+pub(crate) fn metadata_value(request_id: &str, duration_ms: u64) -> Value {
     json!({
         "transaction_key": "deprecated",
         "request_id": request_id,
@@ -143,50 +143,6 @@ pub(crate) fn error(variant: &str, description: &str) -> String {
     json!({"type": "Error", "variant": variant, "description": description,
         "message": "fault injection"})
     .to_string()
-}
-
-/// One pre-recorded utterance: its text (as shown) and span.
-pub(crate) struct Utterance {
-    pub text: String,
-    pub span: Span,
-}
-
-/// The §4.2 response body.
-pub(crate) fn prerecorded(
-    request_id: &str,
-    duration_ms: u64,
-    utterances: &[Utterance],
-    with_utterances: bool,
-) -> Value {
-    let transcript = utterances
-        .iter()
-        .map(|u| u.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let all_words: Vec<Value> = utterances
-        .iter()
-        .flat_map(|u| words(&u.text, u.span, Some(0)))
-        .collect();
-    let mut results = json!({"channels": [{"alternatives": [{
-        "transcript": transcript,
-        "confidence": if transcript.is_empty() { 0.0 } else { 0.97 },
-        "words": all_words,
-    }]}]});
-    if with_utterances {
-        let list: Vec<Value> = utterances
-            .iter()
-            .map(|u| {
-                json!({"start": secs(u.span.start_ms), "end": secs(u.span.end_ms),
-                    "confidence": 0.95, "channel": 0, "transcript": u.text,
-                    "words": words(&u.text, u.span, Some(0)), "speaker": 0,
-                    "id": uuid::Uuid::new_v4().to_string()})
-            })
-            .collect();
-        if let Some(obj) = results.as_object_mut() {
-            obj.insert("utterances".into(), json!(list));
-        }
-    }
-    json!({"metadata": metadata_value(request_id, duration_ms), "results": results})
 }
 
 #[cfg(test)]
@@ -239,28 +195,5 @@ mod tests {
             (m["type"].as_str(), m["duration"].as_f64()),
             (Some("Metadata"), Some(2.5))
         );
-        let body = prerecorded(
-            "r",
-            3000,
-            &[
-                Utterance {
-                    text: "Olá.".into(),
-                    span,
-                },
-                Utterance {
-                    text: "Tchau.".into(),
-                    span,
-                },
-            ],
-            true,
-        );
-        assert_eq!(
-            body["results"]["channels"][0]["alternatives"][0]["transcript"],
-            "Olá. Tchau."
-        );
-        assert_eq!(body["results"]["utterances"][1]["transcript"], "Tchau.");
-        assert_eq!(body["results"]["utterances"][0]["words"][0]["speaker"], 0);
-        let bare = prerecorded("r", 0, &[], false);
-        assert!(bare["results"].get("utterances").is_none());
     }
 }

@@ -8,8 +8,10 @@
 //! with 1011 `NET-0001` after `idle_timeout_ms` without either, and finds speech with an
 //! energy VAD over stream time. What it answers when (interims, finals, `speech_final`,
 //! `UtteranceEnd`, `SpeechStarted`, `Finalize` answers) is written out in `stream.rs`;
-//! the text comes from a script of utterances, cycled per stream. The POST takes a mono
-//! WAV and answers the §4.2 shape, one utterance per stretch of speech.
+//! the text comes from a script of utterances, cycled per stream. The POST takes a WAV
+//! (mono or multichannel) or `{"url": …}` and answers the §4.2 shape: what a scripted
+//! recording of [`RecordedUtterance`]s says (speakers, channels, spans), or one
+//! utterance per stretch of speech the VAD finds (`prerecorded.rs`).
 //!
 //! Scripting from a test: `final_delay_ms` holds every final back (model "STT final
 //! 150 ms"), [`Fault`]s refuse, hang, drop or fail streams, and [`FakeDeepgramStats`] says
@@ -20,6 +22,9 @@ mod http_api;
 mod messages;
 mod params;
 mod prerecorded;
+mod prerecorded_body;
+#[cfg(test)]
+mod prerecorded_tests;
 mod stats;
 mod stream;
 #[cfg(test)]
@@ -28,13 +33,15 @@ mod strict_tests;
 mod tests;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use anyhow::bail;
 use tokio::sync::watch;
 
 use crate::fake_common::server::{self, FaultPlan, ServerTask};
+use crate::fake_common::stats::lock;
 
+pub use prerecorded::RecordedUtterance;
 pub use stats::FakeDeepgramStats;
 
 /// A failure to inject, for the streams and requests started after it is set.
@@ -53,6 +60,8 @@ pub enum Fault {
     DropAfterResults(u32),
     /// Send an `Error` message and close with 1011 once this many results went out.
     ErrorAfterResults(u32),
+    /// Answer the upgrade or the upload this many ms late, then as usual.
+    Delay(u64),
 }
 
 #[derive(Debug, Clone)]
@@ -72,6 +81,9 @@ pub struct FakeDeepgramConfig {
     /// A `Finalize` with no utterance in progress repeats the last final once (with
     /// `from_finalize: true`), like a final that raced the `Finalize`.
     pub repeat_final_on_finalize: bool,
+    /// What every pre-recorded request's recording says, when not empty (see
+    /// [`FakeDeepgram::set_recording`]).
+    pub recording: Vec<RecordedUtterance>,
     pub fault: Fault,
 }
 
@@ -90,6 +102,7 @@ impl Default for FakeDeepgramConfig {
             vad_threshold_rms: 500.0,
             idle_timeout_ms: 10_000,
             repeat_final_on_finalize: false,
+            recording: Vec::new(),
             fault: Fault::None,
         }
     }
@@ -102,6 +115,14 @@ pub(crate) struct Shared {
     pub stats: stats::StatsRecorder,
     pub shutdown: watch::Receiver<bool>,
     faults: FaultPlan<Fault>,
+    recording: Mutex<Arc<Vec<RecordedUtterance>>>,
+}
+
+impl Shared {
+    /// The scripted recording for the next pre-recorded request (empty: none).
+    pub fn recording(&self) -> Arc<Vec<RecordedUtterance>> {
+        lock(&self.recording).clone()
+    }
 }
 
 /// A running fake server; it stops when dropped.
@@ -124,11 +145,13 @@ impl FakeDeepgram {
         if cfg.api_key.is_empty() || cfg.idle_timeout_ms == 0 {
             bail!("api_key and idle_timeout_ms must be set");
         }
+        prerecorded::check_recording(&cfg.recording)?;
         let (listener, addr) = server::bind(addr).await?;
         let (shutdown, shutdown_rx) = watch::channel(false);
         let shared = Arc::new(Shared {
             faults: FaultPlan::new(cfg.fault.clone()),
             script: Arc::new(cfg.utterances.clone()),
+            recording: Mutex::new(Arc::new(cfg.recording.clone())),
             cfg,
             stats: Default::default(),
             shutdown: shutdown_rx,
@@ -176,5 +199,14 @@ impl FakeDeepgram {
     /// One fault per new stream or upload, in order, then `after`.
     pub fn set_faults(&self, next: Vec<Fault>, after: Fault) {
         self.shared.faults.set_sequence(next, after);
+    }
+
+    /// What the recordings of pre-recorded requests from now on say (an empty list goes
+    /// back to transcribing what the VAD finds). Refused when an utterance has no text,
+    /// ends before it starts or sits on a channel past 7.
+    pub fn set_recording(&self, recording: Vec<RecordedUtterance>) -> anyhow::Result<()> {
+        prerecorded::check_recording(&recording)?;
+        *lock(&self.shared.recording) = Arc::new(recording);
+        Ok(())
     }
 }

@@ -88,7 +88,7 @@ fn common(query: &BTreeMap<String, String>, sample_rate: u32) -> Result<ListenPa
 }
 
 /// `true`/`false`; absent is false.
-fn flag(query: &BTreeMap<String, String>, name: &str) -> Result<bool, String> {
+pub(crate) fn flag(query: &BTreeMap<String, String>, name: &str) -> Result<bool, String> {
     match query.get(name).map(String::as_str) {
         None | Some("false") => Ok(false),
         Some("true") => Ok(true),

@@ -33,6 +33,10 @@ pub struct FakeDeepgramStats {
     /// Streams closed with 1011 for want of audio or KeepAlive (`NET-0001`).
     pub idle_closes: u64,
     pub prerecorded_requests: u64,
+    /// Audio of the accepted pre-recorded WAV uploads, in ms.
+    pub prerecorded_audio_ms: u64,
+    /// The `url` of every accepted pre-recorded JSON request, in order (capped).
+    pub prerecorded_urls: Vec<String>,
     /// Query of the last accepted live stream or pre-recorded request.
     pub last_query: BTreeMap<String, String>,
     /// Every client mistake the fake noticed (capped).
@@ -44,6 +48,7 @@ pub(crate) struct StatsRecorder {
     pub sessions: Sessions,
     counts: Counters<{ Count::ALL }>,
     audio: AudioTime,
+    uploaded: AudioTime,
     rest: Mutex<Rest>,
 }
 
@@ -51,6 +56,7 @@ pub(crate) struct StatsRecorder {
 struct Rest {
     last_query: BTreeMap<String, String>,
     protocol_errors: Vec<String>,
+    urls: Vec<String>,
 }
 
 /// Counters that only go up by one.
@@ -85,6 +91,16 @@ impl StatsRecorder {
         self.audio.add(samples, rate);
     }
 
+    /// A pre-recorded upload of `samples` per channel at `rate`.
+    pub fn uploaded(&self, samples: usize, rate: u32) {
+        self.uploaded.add(samples, rate);
+    }
+
+    /// A pre-recorded request naming its audio by URL.
+    pub fn url(&self, url: String) {
+        push_capped(&mut lock(&self.rest).urls, url);
+    }
+
     pub fn query(&self, query: BTreeMap<String, String>) {
         lock(&self.rest).last_query = query;
     }
@@ -114,6 +130,8 @@ impl StatsRecorder {
             speech_started_sent: get(Count::SpeechStarted),
             idle_closes: get(Count::IdleClose),
             prerecorded_requests: get(Count::Prerecorded),
+            prerecorded_audio_ms: self.uploaded.ms(),
+            prerecorded_urls: rest.urls.clone(),
             last_query: rest.last_query.clone(),
             protocol_errors: rest.protocol_errors.clone(),
         }

@@ -107,10 +107,6 @@ impl ListenStream {
         self.now_ms
     }
 
-    pub fn request_id(&self) -> &str {
-        &self.request_id
-    }
-
     pub fn push(&mut self, samples: &[i16]) {
         for &s in samples {
             if let Some(window) = self.windows.push(s) {
