@@ -22,6 +22,26 @@ pub struct InsightsConfig {
     pub database: DatabaseSettings,
     pub limits: LimitSettings,
     pub metrics: MetricsSettings,
+    pub webhooks: WebhookSettings,
+}
+
+/// `POST /webhooks/voip` (see [`crate::intake`]). The signing secret is not here: it comes
+/// from the environment only (`INSIGHTS_WEBHOOK_SECRET`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Largest webhook body; bigger ones get 413.
+    pub max_body_bytes: usize,
+    /// How far `x-timestamp` may be from now, either way, before a webhook is refused as a
+    /// replay.
+    pub timestamp_tolerance_secs: u64,
+    /// Refuse webhooks without `x-timestamp` (replay protection on for every sender).
+    pub require_timestamp: bool,
+    /// Source addresses allowed to post (CIDRs or single addresses); empty: any.
+    pub allow_from: Vec<String>,
+    /// Take the source from `X-Forwarded-For` (its last entry) instead of the peer: only
+    /// behind a proxy of ours that sets it.
+    pub trust_proxy: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -102,6 +122,15 @@ impl InsightsConfig {
         if self.server.max_body_bytes < 1024 {
             return bad("server.max_body_bytes must be at least 1024");
         }
+        if self.webhooks.max_body_bytes < 1024 {
+            return bad("webhooks.max_body_bytes must be at least 1024");
+        }
+        if self.webhooks.timestamp_tolerance_secs == 0 {
+            return bad("webhooks.timestamp_tolerance_secs must be at least 1");
+        }
+        if let Err(e) = crate::intake::allowlist::Allowlist::parse(&self.webhooks.allow_from) {
+            return Err(ConfigError::Invalid(format!("webhooks.allow_from: {e}")));
+        }
         Ok(())
     }
 }
@@ -151,5 +180,9 @@ mod tests {
         assert!(InsightsConfig::from_toml("[limits]\nrequests_per_minute = 0").is_err());
         assert!(InsightsConfig::from_toml("[limits]\nrequest_per_minute = 5").is_err());
         assert!(InsightsConfig::from_toml("[database]\npool_size = 0").is_err());
+        assert!(InsightsConfig::from_toml("[webhooks]\nallow_from = [\"10.0.0.0/33\"]").is_err());
+        assert!(InsightsConfig::from_toml("[webhooks]\ntimestamp_tolerance_secs = 0").is_err());
+        let ok = InsightsConfig::from_toml("[webhooks]\nallow_from = [\"10.0.0.0/8\", \"::1\"]");
+        assert_eq!(ok.unwrap().webhooks.allow_from.len(), 2);
     }
 }

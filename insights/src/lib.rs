@@ -1,12 +1,18 @@
-//! call-insights: today the tenancy admin REST API ([`admin`]); issue 8 adds call intake,
-//! processing and the calls API to the same service.
+//! call-insights: the tenancy admin REST API ([`admin`]) and the call-insights pipeline,
+//! which is being built (issue 8): so far the webhook intake and the job queue.
 //!
 //! - [`config`]: settings (embedded default, file, `VOICE_INSIGHTS__…` environment).
 //! - [`state`]: what every request shares (database, credentials key, platform token, limits).
 //! - [`http`]: the router, errors, extractors, health, metrics, OpenAPI.
 //! - [`admin`]: the `/v1/tenants…` routes.
+//! - [`intake`]: `POST /webhooks/voip` (signed, idempotent; a call and its job in one
+//!   transaction, the outbox).
+//! - [`queue`]: jobs on Redis Streams with consumer groups, retries, reclaiming and a
+//!   dead-letter stream (not yet fed by the outbox: the relay and the worker come next).
 
 pub mod admin;
 pub mod config;
 pub mod http;
+pub mod intake;
+pub mod queue;
 pub mod state;

@@ -32,6 +32,7 @@ pub static MIGRATIONS: &[Migration<'static>] = &[
     embed!("0001_tenancy.sql"),
     embed!("0002_directory.sql"),
     embed!("0003_metrics.sql"),
+    embed!("0004_calls.sql"),
 ];
 
 /// What [`Db::migrate`] did.

@@ -105,11 +105,21 @@ async fn recorded_versions(db: &Db) -> Vec<i64> {
     .expect("read schema_migrations")
 }
 
-const TENANT_TABLES: [&str; 6] = [
+const TENANT_TABLES: [&str; 15] = [
     "agents",
     "provider_instances",
     "knowledge_documents",
     "api_keys",
     "events",
     "daily_metrics",
+    // 0004: call insights.
+    "calls",
+    "recordings",
+    "transcripts",
+    "segments",
+    "insights",
+    "scorecard_templates",
+    "scorecards",
+    "crm_events",
+    "jobs",
 ];

@@ -66,6 +66,7 @@ conflict (duplicate name, number claimed by another agent), 413 body over the li
         crate::admin::api_keys::get,
         crate::admin::api_keys::revoke,
         crate::admin::daily_metrics::daily,
+        crate::intake::webhook::receive,
         super::health::healthz,
         super::health::metrics,
     ),
@@ -73,7 +74,8 @@ conflict (duplicate name, number claimed by another agent), 413 body over the li
         TenantDoc, NewTenantDoc, TenantPatchDoc, AgentModeDoc, AgentDoc, NewAgentDoc,
         AgentPatchDoc, ProviderDoc, NewProviderDoc, ProviderPatchDoc, DocumentDoc,
         NewDocumentDoc, DocumentPatchDoc, KnowledgeHitDoc, RoleDoc, ApiKeyDoc, NewApiKeyDoc,
-        CreatedApiKeyDoc, crate::admin::daily_metrics::DailyMetricDoc, ErrorBody, ErrorDetail, Health
+        CreatedApiKeyDoc, crate::admin::daily_metrics::DailyMetricDoc, ErrorBody, ErrorDetail, Health,
+        crate::intake::webhook::WebhookPayloadDoc, crate::intake::webhook::WebhookAccepted
     )),
     modifiers(&Security, &ErrorResponses),
     tags(
@@ -83,6 +85,7 @@ conflict (duplicate name, number claimed by another agent), 413 body over the li
         (name = "knowledge", description = "Documents the agents' lookup_knowledge tool searches"),
         (name = "api-keys", description = "A tenant's API keys and their roles"),
         (name = "metrics", description = "Daily aggregates of the tenant's event log"),
+        (name = "webhooks", description = "Finished calls reported by a PBX (HMAC-signed, not API keys)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]
