@@ -23,6 +23,21 @@ pub struct InsightsConfig {
     pub limits: LimitSettings,
     pub metrics: MetricsSettings,
     pub webhooks: WebhookSettings,
+    pub queue: QueueSettings,
+}
+
+/// The job queue (Redis Streams, see [`crate::queue`]) and the outbox relay that feeds it
+/// ([`crate::relay`]).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueueSettings {
+    /// `redis://[user:password@]host:port[/db]`; empty: no queue (the relay does not run and
+    /// accepted jobs wait in the database). Holds a password: never logged (`Secret`).
+    pub redis_url: Secret,
+    /// Prepended to every queue key, so several deployments can share one Redis.
+    pub prefix: String,
+    /// How often the relay moves pending jobs from the database to the queue.
+    pub relay_every_ms: u64,
 }
 
 /// `POST /webhooks/voip` (see [`crate::intake`]). The signing secret is not here: it comes
@@ -128,6 +143,9 @@ impl InsightsConfig {
         if self.webhooks.timestamp_tolerance_secs == 0 {
             return bad("webhooks.timestamp_tolerance_secs must be at least 1");
         }
+        if self.queue.relay_every_ms == 0 {
+            return bad("queue.relay_every_ms must be at least 1");
+        }
         if let Err(e) = crate::intake::allowlist::Allowlist::parse(&self.webhooks.allow_from) {
             return Err(ConfigError::Invalid(format!("webhooks.allow_from: {e}")));
         }
@@ -184,5 +202,25 @@ mod tests {
         assert!(InsightsConfig::from_toml("[webhooks]\ntimestamp_tolerance_secs = 0").is_err());
         let ok = InsightsConfig::from_toml("[webhooks]\nallow_from = [\"10.0.0.0/8\", \"::1\"]");
         assert_eq!(ok.unwrap().webhooks.allow_from.len(), 2);
+    }
+
+    #[test]
+    fn the_queue_is_off_by_default_and_set_from_the_environment() {
+        let c = InsightsConfig::from_toml("").unwrap();
+        assert!(c.queue.redis_url.is_empty());
+        assert_eq!(c.queue.relay_every_ms, 500);
+        assert!(!c.queue.prefix.is_empty());
+        let env = vec![(
+            "VOICE_INSIGHTS__QUEUE__REDIS_URL".to_string(),
+            "redis://:hunter2@127.0.0.1:6379".to_string(),
+        )];
+        let c: InsightsConfig =
+            voice_core::config::load_with_env(DEFAULT_TOML, None, ENV_PREFIX, &env).unwrap();
+        assert_eq!(
+            c.queue.redis_url.expose(),
+            "redis://:hunter2@127.0.0.1:6379"
+        );
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(InsightsConfig::from_toml("[queue]\nrelay_every_ms = 0").is_err());
     }
 }

@@ -8,11 +8,13 @@
 //! - [`intake`]: `POST /webhooks/voip` (signed, idempotent; a call and its job in one
 //!   transaction, the outbox).
 //! - [`queue`]: jobs on Redis Streams with consumer groups, retries, reclaiming and a
-//!   dead-letter stream (not yet fed by the outbox: the relay and the worker come next).
+//!   dead-letter stream.
+//! - [`relay`]: the outbox relay, moving accepted jobs from PostgreSQL to the queue.
 
 pub mod admin;
 pub mod config;
 pub mod http;
 pub mod intake;
 pub mod queue;
+pub mod relay;
 pub mod state;

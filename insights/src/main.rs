@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use call_insights::config::InsightsConfig;
 use call_insights::http;
+use call_insights::queue::Queue;
+use call_insights::relay::spawn_relay;
 use call_insights::state::{AppState, PlatformToken};
 use clap::Parser;
 use tracing::{error, info, warn};
@@ -11,7 +13,7 @@ use voice_core::db::Db;
 use voice_core::tenancy::crypto::{CredentialKey, CryptoError};
 
 /// Call insights service: the tenancy admin REST API (tenants, agents, providers,
-/// knowledge, API keys).
+/// knowledge, API keys), signed call webhooks and the relay of their jobs to the queue.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -91,6 +93,7 @@ async fn main() -> ExitCode {
     let _aggregator = (every > 0).then(|| {
         voice_core::tenancy::metrics::spawn_aggregator(db.clone(), Duration::from_secs(every))
     });
+    let _relay = start_relay(&config, &db);
     let state = AppState::new(config, db, credential_key, platform);
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
@@ -107,6 +110,37 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// With a Redis URL, the outbox relay; without one, accepted jobs wait in the database. Redis
+/// being down at start does not stop the service: webhooks are still accepted (their jobs
+/// are in the outbox) and the relay starts once Redis answers.
+fn start_relay(config: &InsightsConfig, db: &Db) -> Option<tokio::task::JoinHandle<()>> {
+    let settings = &config.queue;
+    if settings.redis_url.is_empty() {
+        warn!("no [queue] redis_url: accepted calls are stored but not processed");
+        return None;
+    }
+    let url = settings.redis_url.clone();
+    let prefix = settings.prefix.clone();
+    let every = Duration::from_millis(settings.relay_every_ms);
+    let db = db.clone();
+    Some(tokio::spawn(async move {
+        let mut wait = Duration::from_secs(1);
+        let queue = loop {
+            match Queue::connect(url.expose(), &prefix).await {
+                Ok(q) => break q,
+                Err(e) => {
+                    warn!(error = %e, retry_in_secs = wait.as_secs(), "job queue unreachable");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(60));
+                }
+            }
+        };
+        info!(every_ms = every.as_millis() as u64, "outbox relay started");
+        // The relay runs until the process ends; awaiting it keeps this task alive with it.
+        let _ = spawn_relay(db, queue, every).await;
+    }))
 }
 
 async fn shutdown_signal() {

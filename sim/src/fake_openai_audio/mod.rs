@@ -3,7 +3,10 @@
 //!
 //! - `POST /v1/audio/transcriptions`: a multipart WAV upload, checked like the real
 //!   service (`transcriptions.rs`), answered `{"text": …}` with the next line of a
-//!   script shared by all requests (cycled), or "" for a silent file.
+//!   script shared by all requests (cycled), or "" for a silent file; Whisper's
+//!   `verbose_json` and the diarize model's `diarized_json` carry timed segments, from a
+//!   scripted call [`recording`](FakeOpenAiAudioConfig::recording) when set
+//!   (`formats.rs`).
 //! - `POST /v1/audio/speech`: JSON in, 24 kHz audio streamed out as `pcm` or `wav`
 //!   (`speech.rs`).
 //!
@@ -13,6 +16,9 @@
 //! [`FakeOpenAiAudioStats`] (what was uploaded, the texts spoken, the most transcriptions
 //! in flight at once).
 
+#[cfg(test)]
+mod format_tests;
+mod formats;
 mod http_api;
 mod multipart;
 mod speech;
@@ -30,6 +36,7 @@ use tokio::sync::watch;
 
 use crate::fake_common::server::{self, FaultPlan, ServerTask};
 
+pub use formats::ScriptedSegment;
 pub use speech::SPEECH_RATE;
 pub use stats::FakeOpenAiAudioStats;
 
@@ -65,6 +72,10 @@ pub struct FakeOpenAiAudioConfig {
     pub api_key: String,
     /// What uploads "say", one line per request, cycled over all requests.
     pub transcripts: Vec<String>,
+    /// What every upload says when set, whatever its audio: a call recording's
+    /// segments (speaker, span, text). Empty: the next `transcripts` line spans the
+    /// upload, said by speaker `A`.
+    pub recording: Vec<ScriptedSegment>,
     /// Every transcription is answered this long after its upload arrived.
     pub transcribe_delay_ms: u64,
     /// RMS (PCM16) of a 20 ms window that counts as speech: an upload without one is "".
@@ -89,6 +100,7 @@ impl Default for FakeOpenAiAudioConfig {
                 "Pode ser na segunda-feira de manhã?".into(),
                 "Obrigado, até logo.".into(),
             ],
+            recording: Vec::new(),
             transcribe_delay_ms: 150,
             vad_threshold_rms: 500.0,
             speech_first_byte_ms: 150,
@@ -134,6 +146,7 @@ impl FakeOpenAiAudio {
         if cfg.transcripts.is_empty() || cfg.api_key.is_empty() {
             bail!("the fake needs an api_key and at least one transcript");
         }
+        formats::check_script(&cfg.recording)?;
         server::check_pacing(
             "speech_chunk_ms",
             cfg.speech_chunk_ms,

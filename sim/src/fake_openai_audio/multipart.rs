@@ -1,6 +1,6 @@
 //! A strict `multipart/form-data` reader (RFC 7578) for the transcription upload: the
 //! boundary from the Content-Type, CRLF line ends, a `Content-Disposition: form-data;
-//! name=…` on every part, no field twice, and the closing `--boundary--`.
+//! name=…` on every part, no field twice (save `name[]` arrays), and the closing `--boundary--`.
 
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Part {
@@ -51,7 +51,9 @@ pub(crate) fn parse(body: &[u8], boundary: &str) -> Result<Vec<Part>, String> {
         let end =
             find(body, delimiter.as_bytes(), pos).ok_or("a part is not closed by the boundary")?;
         let part = part(&body[pos..end])?;
-        if parts.iter().any(|p| p.name == part.name) {
+        // Arrays repeat their `name[]` field (the SDK's "brackets" encoding); nothing else may.
+        let array = part.name.ends_with("[]");
+        if !array && parts.iter().any(|p| p.name == part.name) {
             return Err(format!("field {:?} sent twice", part.name));
         }
         parts.push(part);
@@ -142,6 +144,16 @@ mod tests {
         assert_eq!(parts[1].filename.as_deref(), Some("a.wav"));
         assert_eq!(parts[1].content_type.as_deref(), Some("audio/wav"));
         assert_eq!(parts[1].data, b"RIFF\r\n--");
+    }
+
+    #[test]
+    fn array_fields_may_repeat() {
+        let body =
+            b"--XyZ\r\nContent-Disposition: form-data; name=\"g[]\"\r\n\r\nword\r\n--XyZ\r\n\
+            Content-Disposition: form-data; name=\"g[]\"\r\n\r\nsegment\r\n--XyZ--\r\n";
+        let parts = parse(body, "XyZ").unwrap();
+        let values: Vec<&[u8]> = parts.iter().map(|p| p.data.as_slice()).collect();
+        assert_eq!(values, [&b"word"[..], &b"segment"[..]]);
     }
 
     #[test]

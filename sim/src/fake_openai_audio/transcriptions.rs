@@ -1,10 +1,14 @@
 //! `POST /v1/audio/transcriptions` (providers.md §6.1): a strict multipart upload of a
-//! WAV, answered `{"text": …}` with the next scripted line (or "" for a silent file).
+//! WAV, answered `{"text": …}` with the next scripted line (or "" for a silent file),
+//! or with timed segments (`formats.rs`).
 //!
 //! Checked like the real service: `file` with a filename whose extension names a
 //! supported format, `model` known, `language` in ISO-639-1, `response_format` one the
-//! model supports (gpt-4o models: `json` only), no unknown fields, and at least 0.1 s of
-//! audio. The fake decodes only WAV and answers only `json` and `text`.
+//! model supports (gpt-4o-(mini-)transcribe: `json` only; gpt-4o-transcribe-diarize:
+//! `json`, `text`, `diarized_json`; `verbose_json` only from Whisper),
+//! `timestamp_granularities[]` only with `verbose_json`, no `prompt` for the diarize
+//! model and its `chunking_strategy` for uploads over 30 s, no unknown fields, and at
+//! least 0.1 s of audio. The fake decodes only WAV and does not answer `srt` or `vtt`.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +21,7 @@ use axum::Json;
 use serde_json::json;
 use voice_core::audio::wav;
 
+use super::formats::{self, Granularities, ScriptedSegment};
 use super::http_api::{self, bad_request, Invalid};
 use super::multipart::{self, Part};
 use super::stats::TranscriptionSeen;
@@ -44,6 +49,9 @@ const FIELDS: &[&str] = &[
     "chunking_strategy",
     "include[]",
 ];
+const DIARIZE_MODEL: &str = "gpt-4o-transcribe-diarize";
+/// Longest upload the diarize model takes without a `chunking_strategy`.
+const DIARIZE_UNCHUNKED_MS: u64 = 30_000;
 const EXTENSIONS: &[&str] = &[
     "flac", "m4a", "mp3", "mp4", "mpeg", "mpga", "oga", "ogg", "wav", "webm",
 ];
@@ -53,6 +61,7 @@ struct Upload {
     seen: TranscriptionSeen,
     samples: Vec<i16>,
     rate: u32,
+    granularities: Granularities,
 }
 
 pub(crate) async fn handle(
@@ -83,13 +92,12 @@ pub(crate) async fn handle(
         Fault::DropAfterChunks(_) => return cut_off(),
         _ => {}
     }
-    let text = if silent(&upload.samples, upload.rate, shared.cfg.vad_threshold_rms) {
-        String::new()
-    } else {
-        shared.next_transcript()
-    };
+    let duration_ms = duration_ms(upload.samples.len(), upload.rate);
+    let segments = said(&shared, &upload, duration_ms);
+    let text = formats::full_text(&segments);
     let format = upload.seen.response_format.clone();
-    let seconds = upload.samples.len() as u64 / u64::from(upload.rate).max(1);
+    let language = upload.seen.language.clone();
+    let seconds = duration_ms / 1000;
     let whisper = upload.seen.model.starts_with("whisper");
     shared
         .stats
@@ -104,7 +112,38 @@ pub(crate) async fn handle(
         json!({"type": "tokens", "input_tokens": seconds * 10 + 10,
             "output_tokens": output, "total_tokens": seconds * 10 + 10 + output})
     };
-    Json(json!({"text": text, "usage": usage})).into_response()
+    let body = match format.as_str() {
+        "verbose_json" => formats::verbose_json(
+            &segments,
+            language.as_deref(),
+            duration_ms,
+            upload.granularities,
+            usage,
+        ),
+        "diarized_json" => formats::diarized_json(&segments, duration_ms, usage),
+        _ => json!({"text": text, "usage": usage}),
+    };
+    Json(body).into_response()
+}
+
+fn duration_ms(samples: usize, rate: u32) -> u64 {
+    samples as u64 * 1000 / u64::from(rate).max(1)
+}
+
+/// What the upload says: the scripted recording, else the next transcript line over
+/// the whole upload (nothing for a silent one).
+fn said(shared: &Shared, upload: &Upload, duration_ms: u64) -> Vec<ScriptedSegment> {
+    if !shared.cfg.recording.is_empty() {
+        return shared.cfg.recording.clone();
+    }
+    if silent(&upload.samples, upload.rate, shared.cfg.vad_threshold_rms) {
+        return Vec::new();
+    }
+    let line = shared.next_transcript();
+    if line.trim().is_empty() {
+        return Vec::new();
+    }
+    vec![ScriptedSegment::new("A", 0, duration_ms.max(1), &line)]
 }
 
 /// A 200 whose body breaks off: the connection is cut before any of it arrives.
@@ -149,6 +188,11 @@ fn read(content_type: &str, body: &[u8]) -> Result<Upload, Invalid> {
     }
     let response_format = text("response_format")?.unwrap_or_else(|| "json".into());
     check_format(&model, &response_format)?;
+    let granularities = granularities(&parts, &response_format)?;
+    if model == DIARIZE_MODEL && field("prompt").is_some() {
+        let message = format!("prompt is not supported with model '{model}'.");
+        return Err(Invalid::new(message, Some("prompt")).code("unsupported_parameter"));
+    }
     let language = text("language")?;
     if let Some(l) = &language {
         let iso = l.len() == 2 && l.chars().all(|c| c.is_ascii_lowercase());
@@ -165,6 +209,14 @@ fn read(content_type: &str, body: &[u8]) -> Result<Upload, Invalid> {
         let message = "Audio file is too short. Minimum audio length is 0.1 seconds.";
         return Err(Invalid::new(message, Some("file")).code("audio_too_short"));
     }
+    let long = duration_ms(samples.len(), rate) > DIARIZE_UNCHUNKED_MS;
+    if model == DIARIZE_MODEL && long && field("chunking_strategy").is_none() {
+        let message = "chunking_strategy is required for audio longer than 30 seconds \
+                       with gpt-4o-transcribe-diarize.";
+        return Err(
+            Invalid::new(message, Some("chunking_strategy")).code("missing_required_parameter")
+        );
+    }
     Ok(Upload {
         seen: TranscriptionSeen {
             model,
@@ -174,7 +226,30 @@ fn read(content_type: &str, body: &[u8]) -> Result<Upload, Invalid> {
         },
         samples,
         rate,
+        granularities,
     })
+}
+
+/// Every `timestamp_granularities[]` part: `word` or `segment`, with `verbose_json` only.
+fn granularities(parts: &[Part], format: &str) -> Result<Granularities, Invalid> {
+    const PARAM: &str = "timestamp_granularities";
+    let mut asked = Vec::new();
+    for part in parts
+        .iter()
+        .filter(|p| p.name == "timestamp_granularities[]")
+    {
+        let value = String::from_utf8_lossy(&part.data).into_owned();
+        if value != "word" && value != "segment" {
+            let message = format!("Invalid timestamp granularity {value:?}: use word or segment.");
+            return Err(Invalid::new(message, Some(PARAM)).code("invalid_value"));
+        }
+        asked.push(value);
+    }
+    if !asked.is_empty() && format != "verbose_json" {
+        let message = "timestamp_granularities requires response_format 'verbose_json'.";
+        return Err(Invalid::new(message, Some(PARAM)).code("unsupported_value"));
+    }
+    Ok(Granularities::from_asked(&asked))
 }
 
 fn check_format(model: &str, format: &str) -> Result<(), Invalid> {
@@ -190,17 +265,28 @@ fn check_format(model: &str, format: &str) -> Result<(), Invalid> {
         let message = format!("Invalid response_format {format:?}");
         return Err(Invalid::new(message, Some("response_format")));
     }
-    if model.starts_with("gpt-4o") && format != "json" {
+    let allowed = formats_for(model);
+    if !allowed.contains(&format) {
         let message = format!(
-            "response_format '{format}' is not compatible with model '{model}'. Use 'json'."
+            "response_format '{format}' is not compatible with model '{model}'. Use one of: {}.",
+            allowed.join(", ")
         );
         return Err(Invalid::new(message, Some("response_format")).code("unsupported_value"));
     }
-    if format != "json" && format != "text" {
-        let message = format!("this fake answers only json and text, not {format}");
+    if format == "srt" || format == "vtt" {
+        let message = format!("this fake does not answer {format}");
         return Err(Invalid::new(message, Some("response_format")));
     }
     Ok(())
+}
+
+/// The response formats a model supports (§6.1; Groq's Whisper models as whisper-1).
+fn formats_for(model: &str) -> &'static [&'static str] {
+    match model {
+        DIARIZE_MODEL => &["json", "text", "diarized_json"],
+        m if m.starts_with("gpt-4o") => &["json"],
+        _ => &["json", "text", "srt", "verbose_json", "vtt"],
+    }
 }
 
 /// The file part as (filename, channel 0 samples, rate).
