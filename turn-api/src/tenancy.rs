@@ -7,7 +7,7 @@
 //! prompt or key applies from the next turn, without a restart.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::FutureExt;
@@ -15,7 +15,7 @@ use tracing::warn;
 use uuid::Uuid;
 use voice_core::db::Db;
 use voice_core::tenancy::crypto::CredentialKey;
-use voice_core::tenancy::directory::{Directory, TenantConfig};
+use voice_core::tenancy::directory::{BuiltFromConfig, Directory, TenantConfig};
 use voice_core::tenancy::events::{EventSink, NewEvent};
 use voice_core::tenancy::model::{AgentRecord, KeyIdentity};
 use voice_core::tenancy::rate_limit::RateLimiter;
@@ -29,16 +29,16 @@ use crate::http::turns::Turns;
 /// Knowledge hits given to the model per lookup.
 const KNOWLEDGE_HITS: i64 = 3;
 
-/// Built engines, by tenant and agent, with the configuration they were built from: a
-/// reloaded configuration (another `Arc`) builds afresh.
-type EngineCache = HashMap<(Uuid, Uuid), (Weak<TenantConfig>, Arc<dyn Turns>)>;
+/// One tenant configuration's engines, by agent, built as sessions first need them.
+type AgentEngines = Arc<Mutex<HashMap<Uuid, Arc<dyn Turns>>>>;
 
 pub struct DbTenancy {
     pub db: Db,
     pub directory: Directory,
     pub events: EventSink,
     pub limiter: RateLimiter,
-    engines: Mutex<EngineCache>,
+    /// Kept per configuration: a reloaded one (a changed prompt) builds afresh.
+    engines: BuiltFromConfig<AgentEngines>,
 }
 
 impl DbTenancy {
@@ -70,7 +70,7 @@ impl DbTenancy {
             limiter: RateLimiter::new(config.database.requests_per_minute),
             directory,
             db,
-            engines: Mutex::new(HashMap::new()),
+            engines: BuiltFromConfig::default(),
         }))
     }
 
@@ -105,20 +105,13 @@ impl DbTenancy {
         tenant: &Arc<TenantConfig>,
         agent: &AgentRecord,
     ) -> Result<Arc<dyn Turns>, String> {
-        let key = (tenant.tenant.id, agent.id);
-        let mut engines = self.engines.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((built_from, engine)) = engines.get(&key) {
-            if built_from
-                .upgrade()
-                .is_some_and(|b| Arc::ptr_eq(&b, tenant))
-            {
-                return Ok(engine.clone());
-            }
+        let engines = self.engines.get_or_build(tenant, AgentEngines::default);
+        let mut engines = engines.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(engine) = engines.get(&agent.id) {
+            return Ok(engine.clone());
         }
-        // Entries of configurations no longer in use go (the tenant changed or left).
-        engines.retain(|_, (from, _)| from.strong_count() > 0);
         let engine = self.build(config, tenant, agent)?;
-        engines.insert(key, (Arc::downgrade(tenant), engine.clone()));
+        engines.insert(agent.id, engine.clone());
         Ok(engine)
     }
 

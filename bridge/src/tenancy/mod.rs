@@ -12,7 +12,7 @@ pub mod providers;
 pub mod slots;
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -21,7 +21,7 @@ use uuid::Uuid;
 use voice_core::db::Db;
 use voice_core::providers::catalog::StageInstances;
 use voice_core::tenancy::crypto::CredentialKey;
-use voice_core::tenancy::directory::{Directory, TenantConfig};
+use voice_core::tenancy::directory::{BuiltFromConfig, Directory, TenantConfig};
 use voice_core::tenancy::events::{EventSink, NewEvent};
 use voice_core::tenancy::model::AgentMode;
 use voice_core::tenancy::store::{self, StoreError};
@@ -94,7 +94,7 @@ pub struct Tenancy {
     pub db: Db,
     pub directory: Directory,
     pub events: EventSink,
-    runtimes: Mutex<Vec<(Weak<TenantConfig>, Arc<TenantRuntime>)>>,
+    runtimes: BuiltFromConfig<Arc<TenantRuntime>>,
     /// Tenants whose failure to load was logged already (logged once each).
     warned: Mutex<HashSet<String>>,
 }
@@ -131,7 +131,7 @@ impl Tenancy {
             events: EventSink::start(db.clone()),
             db,
             directory,
-            runtimes: Mutex::new(Vec::new()),
+            runtimes: BuiltFromConfig::default(),
             warned: Mutex::new(HashSet::new()),
         }))
     }
@@ -240,20 +240,8 @@ impl Tenancy {
 
     /// The runtime of `tenant`'s configuration, built on first use.
     fn runtime(&self, cfg: &BridgeConfig, tenant: &Arc<TenantConfig>) -> Arc<TenantRuntime> {
-        if let Ok(mut runtimes) = self.runtimes.lock() {
-            runtimes.retain(|(config, _)| config.strong_count() > 0);
-            if let Some((_, runtime)) = runtimes
-                .iter()
-                .find(|(config, _)| std::ptr::eq(config.as_ptr(), Arc::as_ptr(tenant)))
-            {
-                return runtime.clone();
-            }
-        }
-        let runtime = Arc::new(build_runtime(cfg, tenant));
-        if let Ok(mut runtimes) = self.runtimes.lock() {
-            runtimes.push((Arc::downgrade(tenant), runtime.clone()));
-        }
-        runtime
+        self.runtimes
+            .get_or_build(tenant, || Arc::new(build_runtime(cfg, tenant)))
     }
 
     /// The knowledge base's best passages for `query`: the agent's own and the tenant's.

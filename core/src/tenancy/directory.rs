@@ -74,6 +74,47 @@ impl TenantConfig {
     }
 }
 
+/// What a service builds from a tenant's configuration (agent settings, provider clients,
+/// engines), kept while that configuration is the current one: a configuration the
+/// directory reloaded is another `Arc`, so its values are built afresh, and entries of
+/// configurations no one holds any more are dropped.
+pub struct BuiltFromConfig<V> {
+    entries: Mutex<Vec<(Weak<TenantConfig>, V)>>,
+}
+
+impl<V> Default for BuiltFromConfig<V> {
+    fn default() -> Self {
+        Self {
+            entries: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<V: Clone> BuiltFromConfig<V> {
+    /// The value built from `config`, building it with `build` the first time. The lock is
+    /// not held while building (it may load models or open clients): two first calls at
+    /// once may both build, and the second value is kept.
+    pub fn get_or_build(&self, config: &Arc<TenantConfig>, build: impl FnOnce() -> V) -> V {
+        {
+            let mut entries = self.lock();
+            entries.retain(|(from, _)| from.strong_count() > 0);
+            if let Some((_, value)) = entries
+                .iter()
+                .find(|(from, _)| std::ptr::eq(from.as_ptr(), Arc::as_ptr(config)))
+            {
+                return value.clone();
+            }
+        }
+        let value = build();
+        self.lock().push((Arc::downgrade(config), value.clone()));
+        value
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(Weak<TenantConfig>, V)>> {
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Tenants' configurations, cached and kept fresh by `LISTEN voice_config`. Cheap to clone;
 /// the listener stops when the last clone is dropped.
 #[derive(Clone)]
