@@ -55,23 +55,15 @@ const CANCELLED_MEMORY: usize = 8;
 const MAX_HELD_INPUTS: usize = 32;
 
 /// What a new call is for.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum CallPlan {
-    /// A conversation with the agent, holding one of the tenant's call slots until it ends.
-    Agent(CallSlot),
+    /// A conversation with the agent.
+    Agent,
     /// The tenant has as many calls as it may: transfer to its busy extension, or play the
     /// busy prompt and hang up.
     Busy,
     /// The call cannot be served (its configuration is unusable): the apology, then
     /// hang-up. The reason is logged and kept with the call.
-    Apology(String),
-}
-
-/// How the call task opens the call (the plan without its slot).
-#[derive(Debug, Clone, PartialEq)]
-enum Opening {
-    Agent,
-    Busy,
     Apology(String),
 }
 
@@ -83,12 +75,8 @@ pub fn start(
     call_id: String,
     settings: TenantSettings,
     plan: CallPlan,
+    slot: Option<CallSlot>,
 ) {
-    let (slot, opening) = match plan {
-        CallPlan::Agent(slot) => (Some(slot), Opening::Agent),
-        CallPlan::Busy => (None, Opening::Busy),
-        CallPlan::Apology(why) => (None, Opening::Apology(why)),
-    };
     let (attach_tx, attach_rx) = mpsc::channel(4);
     let (esl_tx, esl_rx) = mpsc::channel(64);
     if !state.calls.insert(
@@ -116,7 +104,7 @@ pub fn start(
             conn,
             tenant,
             call_id.clone(),
-            (settings, opening),
+            (settings, plan),
             attach_rx,
             esl_rx,
         );
@@ -192,7 +180,7 @@ struct Call {
     mode: PlayoutMode,
     clear: ClearAction,
     settings: TenantSettings,
-    opening: Opening,
+    plan: CallPlan,
     socket: Option<WebSocket>,
     early: VecDeque<Message>,
     metadata_seen: bool,
@@ -254,7 +242,7 @@ impl Call {
         conn: Box<Connection>,
         tenant: String,
         id: String,
-        (settings, opening): (TenantSettings, Opening),
+        (settings, plan): (TenantSettings, CallPlan),
         attach_rx: mpsc::Receiver<Box<Connection>>,
         esl_rx: mpsc::Receiver<EslEvent>,
     ) -> Self {
@@ -278,7 +266,7 @@ impl Call {
         let mut failed = None;
         let front_end = match settings.agent.turn.detection {
             // A call that only hears a prompt has no turns to detect.
-            _ if opening != Opening::Agent => None,
+            _ if plan != CallPlan::Agent => None,
             TurnDetection::Provider => None,
             TurnDetection::Local => match FrontEnd::new(
                 &state.models,
@@ -311,7 +299,7 @@ impl Call {
             mode,
             clear,
             settings,
-            opening,
+            plan,
             socket: Some(conn.socket),
             early: conn.early.into(),
             metadata_seen: false,
@@ -357,7 +345,7 @@ impl Call {
             tenant,
         };
         call.start_recording(caller, callee);
-        if call.opening == Opening::Agent {
+        if call.plan == CallPlan::Agent {
             call.emit(
                 kinds::CALL_STARTED,
                 serde_json::json!({"caller": call.info.caller, "callee": call.info.callee}),
@@ -371,16 +359,16 @@ impl Call {
             self.finish(end).await;
             return;
         }
-        match self.opening.clone() {
-            Opening::Agent => {
+        match self.plan.clone() {
+            CallPlan::Agent => {
                 // The greeting starts at once; the provider connects meanwhile and is
                 // told it was said, so it does not greet again.
                 self.play_prompt(PromptKind::Greeting);
                 self.send_due_playout().await;
                 self.connect_agent(self.failover.current, self.transcript.clone());
             }
-            Opening::Busy => self.turn_away_busy().await,
-            Opening::Apology(why) => {
+            CallPlan::Busy => self.turn_away_busy().await,
+            CallPlan::Apology(why) => {
                 self.record_fact(serde_json::json!({"type": "refused", "reason": why}));
                 self.play_prompt(PromptKind::Apology);
                 self.send_due_playout().await;
@@ -486,7 +474,7 @@ impl Call {
         self.agent = Agent::Gone; // drops the session: the provider connection closes
         self.finish_recording(&format!("{end:?}"));
         self.state.metrics.calls_active.dec();
-        if self.opening == Opening::Agent {
+        if self.plan == CallPlan::Agent {
             self.emit(
                 kinds::CALL_ENDED,
                 serde_json::json!({

@@ -161,6 +161,7 @@ async fn accept(state: Arc<AppState>, socket: WebSocket, dialect: Dialect, param
                 call_id,
                 settings,
                 CallPlan::Apology(reason),
+                None,
             );
         }
         // Not a database tenant: the TOML tenants and allow_unknown_tenants decide.
@@ -184,12 +185,13 @@ async fn accept(state: Arc<AppState>, socket: WebSocket, dialect: Dialect, param
             tenant,
             call_id,
             settings,
-            CallPlan::Agent(slot),
+            CallPlan::Agent,
+            Some(slot),
         ),
         None => {
             state.metrics.calls_over_cap.inc();
             warn!(call = %call_id, tenant = %tenant, cap = ?settings.max_calls, "call over the tenant's cap");
-            call::start(state, conn, tenant, call_id, settings, CallPlan::Busy)
+            call::start(state, conn, tenant, call_id, settings, CallPlan::Busy, None)
         }
     }
 }
