@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use uuid::Uuid;
 use voice_core::config::Secret;
 use voice_core::db::{Db, Transaction, TxFuture};
@@ -137,7 +136,7 @@ impl PlatformToken {
             ));
         }
         Ok(Self {
-            digest: Some(digest(text)),
+            digest: Some(store::key_digest(text)),
         })
     }
 
@@ -156,20 +155,8 @@ impl PlatformToken {
         let Some(expected) = &self.digest else {
             return false;
         };
-        let got = digest(presented);
-        // Both are digests (fixed length): no early exit.
-        expected
-            .iter()
-            .zip(&got)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-            == 0
+        store::same_digest(expected, &store::key_digest(presented))
     }
-}
-
-fn digest(text: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&Sha256::digest(text.as_bytes()));
-    out
 }
 
 #[cfg(test)]

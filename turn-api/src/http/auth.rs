@@ -3,10 +3,9 @@
 //! `[tenants]` are checked first, then the database's (`api_keys`, with a role).
 
 use axum::http::{HeaderMap, StatusCode};
-use sha2::{Digest, Sha256};
 
 use voice_core::tenancy::model::{KeyIdentity, Role};
-use voice_core::tenancy::store::presented;
+use voice_core::tenancy::store::{key_digest as digest, presented, same_digest as same};
 
 use super::error::ApiError;
 use super::AppState;
@@ -15,17 +14,6 @@ use crate::config::TenantSettings;
 /// Every tenant's keys, hashed.
 pub struct Keys {
     entries: Vec<([u8; 32], String)>,
-}
-
-fn digest(key: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&Sha256::digest(key.as_bytes()));
-    out
-}
-
-/// Equal without an early exit (both are digests, so lengths are fixed).
-fn same(a: &[u8; 32], b: &[u8; 32]) -> bool {
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 impl Keys {

@@ -39,7 +39,19 @@ fn generate() -> (String, String) {
 }
 
 fn hash(text: &str) -> Vec<u8> {
-    Sha256::digest(text.as_bytes()).to_vec()
+    key_digest(text).to_vec()
+}
+
+/// The SHA-256 of a key's text: what is kept of a key, here and in the services' own
+/// key lists.
+pub fn key_digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Whether two digests are equal, without an early exit (timing does not tell how much of a
+/// guess was right).
+pub fn same_digest(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Whether `text` has a key's shape (a cheap refusal before any SQL).

@@ -38,7 +38,8 @@ pub use agents::{
     create_agent, delete_agent, get_agent, list_agents, update_agent, AgentPatch, NewAgent,
 };
 pub use api_keys::{
-    create_key, get_key, list_keys, lookup_key, presented, revoke_key, NewApiKey, KEY_PREFIX,
+    create_key, get_key, key_digest, list_keys, lookup_key, presented, revoke_key, same_digest,
+    NewApiKey, KEY_PREFIX,
 };
 pub use knowledge::{
     create_document, delete_document, get_document, list_documents, search_knowledge,
