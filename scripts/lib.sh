@@ -81,3 +81,11 @@ ensure_s3() {
     for _ in $(seq 1 30); do curl -s -o /dev/null "http://127.0.0.1:$S3_PORT/" && return; sleep 1; done
     echo "the S3-compatible server did not start (see /tmp/moto_server.log)" >&2; return 1
 }
+
+# Headless Chromium and its WebDriver for the web panel's browser test
+# (insights/tests/panel_browser.rs). Debian's packages put them in /usr/bin.
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ]; then return; fi
+    say "installing chromium and chromium-driver"
+    apt_install chromium chromium-driver
+}
