@@ -77,6 +77,8 @@ fn tenant(providers: Vec<(ProviderInstance, Option<Credentials>)>) -> TenantConf
             max_concurrent_calls: None,
             busy_transfer: String::new(),
             requests_per_minute: None,
+            require_consent: None,
+            retention_days: None,
         },
         agents: Vec::new(),
         providers,

@@ -33,6 +33,7 @@ pub static MIGRATIONS: &[Migration<'static>] = &[
     embed!("0002_directory.sql"),
     embed!("0003_metrics.sql"),
     embed!("0004_calls.sql"),
+    embed!("0005_privacy.sql"),
 ];
 
 /// What [`Db::migrate`] did.

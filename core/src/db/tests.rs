@@ -105,7 +105,7 @@ async fn recorded_versions(db: &Db) -> Vec<i64> {
     .expect("read schema_migrations")
 }
 
-const TENANT_TABLES: [&str; 15] = [
+const TENANT_TABLES: [&str; 16] = [
     "agents",
     "provider_instances",
     "knowledge_documents",
@@ -122,4 +122,6 @@ const TENANT_TABLES: [&str; 15] = [
     "scorecards",
     "crm_events",
     "jobs",
+    // 0005: LGPD.
+    "retention_log",
 ];

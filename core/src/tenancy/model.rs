@@ -22,6 +22,10 @@ pub struct Tenant {
     pub busy_transfer: String,
     /// API requests per minute; `None`: the service default.
     pub requests_per_minute: Option<i32>,
+    /// LGPD: process only calls with consent = true; `None`: the service's rule.
+    pub require_consent: Option<bool>,
+    /// LGPD: days recordings and transcripts are kept; `None`: the service's setting.
+    pub retention_days: Option<i32>,
 }
 
 /// How an agent talks to callers.

@@ -13,7 +13,7 @@ use super::{check_len, conflict_on, double_option, Assignments, Db, Page, StoreE
 use crate::tenancy::model::Tenant;
 
 const COLUMNS: &str = "id, domain_uuid, domain_name, timezone, enabled, max_concurrent_calls, \
-                       busy_transfer, requests_per_minute";
+                       busy_transfer, requests_per_minute, require_consent, retention_days";
 
 /// Scopes the admin transaction to one tenant (see the module comment).
 const SCOPE: &str = "SELECT set_config('app.tenant_id', $1, true)";
@@ -28,6 +28,8 @@ pub struct NewTenant {
     pub max_concurrent_calls: Option<i32>,
     pub busy_transfer: Option<String>,
     pub requests_per_minute: Option<i32>,
+    pub require_consent: Option<bool>,
+    pub retention_days: Option<i32>,
 }
 
 /// Absent fields are kept; `null` clears the nullable ones.
@@ -42,6 +44,10 @@ pub struct TenantPatch {
     pub busy_transfer: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     pub requests_per_minute: Option<Option<i32>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub require_consent: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub retention_days: Option<Option<i32>>,
 }
 
 fn check_domain_name(name: &str) -> Result<(), StoreError> {
@@ -85,6 +91,15 @@ fn check_max_calls(value: Option<i32>) -> Result<(), StoreError> {
     match value {
         Some(n) if n < 0 => Err(StoreError::Invalid(
             "max_concurrent_calls must not be negative".into(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn check_retention(value: Option<i32>) -> Result<(), StoreError> {
+    match value {
+        Some(n) if !(1..=36_500).contains(&n) => Err(StoreError::Invalid(
+            "retention_days must be between 1 and 36500".into(),
         )),
         _ => Ok(()),
     }
@@ -143,6 +158,8 @@ fn from_row(row: &tokio_postgres::Row) -> Result<Tenant, StoreError> {
         max_concurrent_calls: row.try_get("max_concurrent_calls")?,
         busy_transfer: row.try_get("busy_transfer")?,
         requests_per_minute: row.try_get("requests_per_minute")?,
+        require_consent: row.try_get("require_consent")?,
+        retention_days: row.try_get("retention_days")?,
     })
 }
 
@@ -156,6 +173,7 @@ pub async fn create_tenant(db: &Db, new: NewTenant) -> Result<Tenant, StoreError
     }
     check_max_calls(new.max_concurrent_calls)?;
     check_rate(new.requests_per_minute)?;
+    check_retention(new.retention_days)?;
     let id = Uuid::new_v4();
     db.admin(move |tx| {
         Box::pin(async move {
@@ -164,9 +182,11 @@ pub async fn create_tenant(db: &Db, new: NewTenant) -> Result<Tenant, StoreError
                 .query_one(
                     &format!(
                         "INSERT INTO tenants (id, domain_uuid, domain_name, timezone, enabled, \
-                         max_concurrent_calls, busy_transfer, requests_per_minute) \
+                         max_concurrent_calls, busy_transfer, requests_per_minute, \
+                         require_consent, retention_days) \
                          VALUES ($1, $2, $3, coalesce($4, 'America/Sao_Paulo'), \
-                         coalesce($5, true), $6, coalesce($7, ''), $8) RETURNING {COLUMNS}"
+                         coalesce($5, true), $6, coalesce($7, ''), $8, $9, $10) \
+                         RETURNING {COLUMNS}"
                     ),
                     &[
                         &id,
@@ -177,6 +197,8 @@ pub async fn create_tenant(db: &Db, new: NewTenant) -> Result<Tenant, StoreError
                         &new.max_concurrent_calls,
                         &new.busy_transfer,
                         &new.requests_per_minute,
+                        &new.require_consent,
+                        &new.retention_days,
                     ],
                 )
                 .await
@@ -249,6 +271,13 @@ pub async fn update_tenant(db: &Db, id: Uuid, patch: TenantPatch) -> Result<Tena
     if let Some(rate) = patch.requests_per_minute {
         check_rate(rate)?;
         set.set("requests_per_minute", rate);
+    }
+    if let Some(required) = patch.require_consent {
+        set.set("require_consent", required);
+    }
+    if let Some(days) = patch.retention_days {
+        check_retention(days)?;
+        set.set("retention_days", days);
     }
     if set.is_empty() {
         return get_tenant(db, id).await;

@@ -39,6 +39,8 @@ fn new_tenant_named(domain: &str) -> NewTenant {
         max_concurrent_calls: None,
         busy_transfer: None,
         requests_per_minute: None,
+        require_consent: None,
+        retention_days: None,
     }
 }
 

@@ -15,6 +15,8 @@ async fn tenants_round_trip() {
             max_concurrent_calls: Some(3),
             busy_transfer: Some("1000".into()),
             requests_per_minute: Some(120),
+            require_consent: Some(true),
+            retention_days: Some(90),
         },
     )
     .await
@@ -172,6 +174,40 @@ async fn tenant_input_is_checked() {
     let mut bad = new_tenant_named("c.example");
     bad.busy_transfer = Some("sofia/ext 1000".into());
     assert_invalid(create_tenant(db, bad).await, "busy_transfer");
+    let mut bad = new_tenant_named("c.example");
+    bad.retention_days = Some(0);
+    assert_invalid(create_tenant(db, bad).await, "retention_days");
+    // LGPD rules: set, then back to the service's with null.
+    let set = update_tenant(
+        db,
+        existing.id,
+        TenantPatch {
+            require_consent: Some(Some(true)),
+            retention_days: Some(Some(30)),
+            ..TenantPatch::default()
+        },
+    )
+    .await
+    .expect("set LGPD rules");
+    assert_eq!(
+        (set.require_consent, set.retention_days),
+        (Some(true), Some(30))
+    );
+    let cleared = update_tenant(
+        db,
+        existing.id,
+        TenantPatch {
+            require_consent: Some(None),
+            retention_days: Some(None),
+            ..TenantPatch::default()
+        },
+    )
+    .await
+    .expect("clear LGPD rules");
+    assert_eq!(
+        (cleared.require_consent, cleared.retention_days),
+        (None, None)
+    );
     assert_invalid(
         update_tenant(
             db,
