@@ -4,6 +4,7 @@ use clap::Parser;
 use tracing::{error, info};
 use voice_bridge::config::BridgeConfig;
 use voice_bridge::server;
+use voice_core::recording::upload::{UploadSource, Uploader};
 
 /// Realtime bridge between FreeSWITCH audio streams and AI voice agents.
 #[derive(Parser)]
@@ -47,6 +48,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Finished calls' recordings to call-insights ([recording.upload]; off without a url).
+    if let Err(e) = Uploader::start(&state.config.recording, UploadSource::Bridge) {
+        error!(error = %e, "cannot start");
+        return std::process::ExitCode::from(2);
+    }
     let served = server::serve(listener, state.clone(), shutdown_signal()).await;
     if let Some(recorders) = state.recorders.clone() {
         // Calls are over: let the writers finish their files.

@@ -4,6 +4,7 @@ use clap::Parser;
 use tracing::{error, info};
 use turn_api::config::TurnApiConfig;
 use turn_api::http;
+use voice_core::recording::upload::{UploadSource, Uploader};
 
 /// Turn-based REST API for FreeSWITCH Lua IVR scripts: one HTTP call per caller turn.
 #[derive(Parser)]
@@ -47,6 +48,11 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    // Finished calls' recordings to call-insights ([recording.upload]; off without a url).
+    if let Err(e) = Uploader::start(&state.config.recording, UploadSource::TurnApi) {
+        error!(error = %e, "cannot start");
+        return std::process::ExitCode::from(2);
+    }
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {

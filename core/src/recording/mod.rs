@@ -42,6 +42,7 @@ mod opus_streams;
 pub mod paths;
 mod settings;
 mod timeline;
+pub mod upload;
 pub mod wav;
 mod writer;
 

@@ -46,6 +46,8 @@ pub struct RecordingSettings {
     /// Audio is written out (and the WAV header rewritten) every `flush_ms` of audio: the
     /// most audio a crash of the process can lose.
     pub flush_ms: u32,
+    /// `[recording.upload]`: finished calls sent to call-insights (off when `url` is empty).
+    pub upload: super::upload::UploadSettings,
 }
 
 impl Default for RecordingSettings {
@@ -57,6 +59,7 @@ impl Default for RecordingSettings {
             opus_bitrate: 24_000,
             opus_complexity: DEFAULT_OPUS_COMPLEXITY,
             flush_ms: 1000,
+            upload: Default::default(),
         }
     }
 }
@@ -84,6 +87,9 @@ impl RecordingSettings {
         if !(20..=60_000).contains(&self.flush_ms) {
             return invalid(format!("flush_ms {} is outside 20..=60000", self.flush_ms));
         }
+        self.upload
+            .validate()
+            .map_err(RecordingError::InvalidSettings)?;
         Ok(())
     }
 }
