@@ -104,6 +104,8 @@ pub async fn readyz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(state.recorders.as_ref()),
+        state
+            .metrics
+            .render(state.recorders.as_ref(), state.uploader.get()),
     )
 }

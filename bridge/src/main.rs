@@ -49,9 +49,15 @@ async fn main() -> std::process::ExitCode {
         }
     };
     // Finished calls' recordings to call-insights ([recording.upload]; off without a url).
-    if let Err(e) = Uploader::start(&state.config.recording, UploadSource::Bridge) {
-        error!(error = %e, "cannot start");
-        return std::process::ExitCode::from(2);
+    match Uploader::start(&state.config.recording, UploadSource::Bridge) {
+        Ok(Some(uploader)) => {
+            let _ = state.uploader.set(uploader);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            error!(error = %e, "cannot start");
+            return std::process::ExitCode::from(2);
+        }
     }
     let served = server::serve(listener, state.clone(), shutdown_signal()).await;
     if let Some(recorders) = state.recorders.clone() {

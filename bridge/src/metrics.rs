@@ -1,5 +1,6 @@
 //! The bridge's Prometheus metrics, served at `/metrics`.
 
+use voice_core::recording::upload::Uploader;
 use voice_core::recording::Recorders;
 use voice_core::telemetry::metrics::{Counter, Exposition, Gauge, Histogram, LATENCY_BUCKETS};
 
@@ -68,10 +69,13 @@ impl Default for BridgeMetrics {
 }
 
 impl BridgeMetrics {
-    pub fn render(&self, recorders: Option<&Recorders>) -> String {
+    pub fn render(&self, recorders: Option<&Recorders>, uploader: Option<&Uploader>) -> String {
         let mut e = Exposition::default();
         if let Some(recorders) = recorders {
             recorders.metrics().expose(&mut e);
+        }
+        if let Some(uploader) = uploader {
+            uploader.metrics().expose(&mut e);
         }
         e.gauge(
             "bridge_calls_active",

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use voice_core::providers::catalog::StageInstances;
 
 use voice_core::esl::EslClient;
+use voice_core::recording::upload::Uploader;
 use voice_core::recording::Recorders;
 
 use crate::call::CallRegistry;
@@ -32,6 +33,9 @@ pub struct AppState {
     pub tenancy: Option<Tenancy>,
     /// Calls each tenant runs now, for its cap.
     pub slots: TenantSlots,
+    /// Sends finished calls' recordings to call-insights (`[recording.upload]`); set once
+    /// at start, for its counters on /metrics.
+    pub uploader: std::sync::OnceLock<Uploader>,
     shutting_down: AtomicBool,
 }
 
@@ -56,6 +60,7 @@ impl AppState {
             stages,
             tenancy,
             slots: TenantSlots::default(),
+            uploader: std::sync::OnceLock::new(),
             shutting_down: AtomicBool::new(false),
         })
     }

@@ -49,9 +49,15 @@ async fn main() -> std::process::ExitCode {
         }
     };
     // Finished calls' recordings to call-insights ([recording.upload]; off without a url).
-    if let Err(e) = Uploader::start(&state.config.recording, UploadSource::TurnApi) {
-        error!(error = %e, "cannot start");
-        return std::process::ExitCode::from(2);
+    match Uploader::start(&state.config.recording, UploadSource::TurnApi) {
+        Ok(Some(uploader)) => {
+            let _ = state.uploader.set(uploader);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            error!(error = %e, "cannot start");
+            return std::process::ExitCode::from(2);
+        }
     }
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,

@@ -71,6 +71,6 @@ fn providers(state: &AppState) -> serde_json::Map<String, serde_json::Value> {
 pub async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
+        state.metrics.render(state.uploader.get()),
     )
 }

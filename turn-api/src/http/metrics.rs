@@ -37,8 +37,12 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn render(&self) -> String {
+    /// The text exposition, with the recording uploader's counters when it runs.
+    pub fn render(&self, uploader: Option<&voice_core::recording::upload::Uploader>) -> String {
         let mut e = Exposition::default();
+        if let Some(uploader) = uploader {
+            uploader.metrics().expose(&mut e);
+        }
         e.counter("turn_api_requests_total", "HTTP requests", &self.requests);
         e.counter(
             "turn_api_client_errors_total",

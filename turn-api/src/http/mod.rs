@@ -49,6 +49,9 @@ pub struct AppState {
     pub recording: crate::recording::Recording,
     /// Tenants, keys and agents from PostgreSQL (`[database] url`), when configured.
     pub tenancy: Option<DbTenancy>,
+    /// Sends finished calls' recordings to call-insights (`[recording.upload]`); set once
+    /// at start, for its counters on /metrics.
+    pub uploader: std::sync::OnceLock<voice_core::recording::upload::Uploader>,
     /// Sessions with a turn in progress in this process (a second one at once is refused).
     busy: Mutex<HashSet<String>>,
 }
@@ -88,6 +91,7 @@ impl AppState {
             metrics: Metrics::default(),
             recording,
             tenancy,
+            uploader: std::sync::OnceLock::new(),
             busy: Mutex::new(HashSet::new()),
         }))
     }
