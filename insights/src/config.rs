@@ -24,6 +24,12 @@ pub struct InsightsConfig {
     pub metrics: MetricsSettings,
     pub webhooks: WebhookSettings,
     pub queue: QueueSettings,
+    pub storage: crate::storage::StorageSettings,
+    pub transcribe: crate::transcribe::TranscribeSettings,
+    pub analyze: crate::analyze::AnalyzeSettings,
+    pub worker: crate::worker::WorkerSettings,
+    pub privacy: crate::privacy::PrivacySettings,
+    pub crm: crate::crm::CrmSettings,
 }
 
 /// The job queue (Redis Streams, see [`crate::queue`]) and the outbox relay that feeds it
@@ -116,6 +122,15 @@ impl InsightsConfig {
         Ok(config)
     }
 
+    /// Applies the environment variables of seed 000 that are not `VOICE_INSIGHTS__…`
+    /// (`HASH_PHONE_NUMBERS`, `RETENTION_DAYS`, `REQUIRE_CONSENT`, `INSIGHTS_PHONE_HASH_KEY`,
+    /// `ENABLE_CRM_PUSH`, `PIPEDRIVE_API_TOKEN`).
+    pub fn with_env(mut self, env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        self.privacy = self.privacy.with_env(&env).map_err(ConfigError::Invalid)?;
+        self.crm = self.crm.with_env(&env).map_err(ConfigError::Invalid)?;
+        Ok(self)
+    }
+
     /// `[database] url`, else `DATABASE_URL` from `env`; `None` when neither is set.
     pub fn database_url(&self, env: impl Fn(&str) -> Option<String>) -> Option<Secret> {
         if !self.database.url.is_empty() {
@@ -145,6 +160,16 @@ impl InsightsConfig {
         }
         if self.queue.relay_every_ms == 0 {
             return bad("queue.relay_every_ms must be at least 1");
+        }
+        self.storage.validate().map_err(ConfigError::Invalid)?;
+        if self.worker.concurrency == 0 || self.worker.concurrency > 256 {
+            return bad("worker.concurrency must be 1 to 256");
+        }
+        if self.worker.max_attempts == 0 {
+            return bad("worker.max_attempts must be at least 1");
+        }
+        if self.privacy.retention_days > 36_500 {
+            return bad("privacy.retention_days: at most 36500");
         }
         if let Err(e) = crate::intake::allowlist::Allowlist::parse(&self.webhooks.allow_from) {
             return Err(ConfigError::Invalid(format!("webhooks.allow_from: {e}")));

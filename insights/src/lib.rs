@@ -12,9 +12,17 @@
 //! - [`relay`]: the outbox relay, moving accepted jobs from PostgreSQL to the queue.
 
 pub mod admin;
+pub mod analyze;
+pub mod calls;
 pub mod config;
+pub mod crm;
 pub mod http;
 pub mod intake;
+pub mod panel;
+pub mod privacy;
 pub mod queue;
 pub mod relay;
 pub mod state;
+pub mod storage;
+pub mod transcribe;
+pub mod worker;

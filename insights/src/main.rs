@@ -1,19 +1,24 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use call_insights::config::InsightsConfig;
 use call_insights::http;
+use call_insights::privacy::retention::spawn_retention;
 use call_insights::queue::Queue;
 use call_insights::relay::spawn_relay;
 use call_insights::state::{AppState, PlatformToken};
+use call_insights::worker::{self, Pipeline};
 use clap::Parser;
 use tracing::{error, info, warn};
 use voice_core::db::Db;
 use voice_core::tenancy::crypto::{CredentialKey, CryptoError};
 
-/// Call insights service: the tenancy admin REST API (tenants, agents, providers,
-/// knowledge, API keys), signed call webhooks and the relay of their jobs to the queue.
+/// Call insights service: signed call webhooks and recording uploads, the pipeline worker
+/// (download, storage, transcription, insights, scorecard, CRM), the calls API, the web
+/// panel, the retention job, and the tenancy admin REST API (tenants, agents, providers,
+/// knowledge, API keys).
 #[derive(Parser)]
 #[command(version)]
 struct Args {
@@ -39,7 +44,9 @@ async fn main() -> ExitCode {
         println!("{}", http::openapi::json());
         return ExitCode::SUCCESS;
     }
-    let config = match InsightsConfig::load(args.config.as_deref()) {
+    let loaded = InsightsConfig::load(args.config.as_deref())
+        .and_then(|c| c.with_env(|name| std::env::var(name).ok()));
+    let config = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("call-insights: {e}");
@@ -93,8 +100,9 @@ async fn main() -> ExitCode {
     let _aggregator = (every > 0).then(|| {
         voice_core::tenancy::metrics::spawn_aggregator(db.clone(), Duration::from_secs(every))
     });
-    let _relay = start_relay(&config, &db);
-    let state = AppState::new(config, db, credential_key, platform);
+    let state = AppState::new(config, db.clone(), credential_key, platform);
+    let _queue = start_queue(state.clone());
+    let _retention = spawn_retention(db, state.storage.clone(), state.config.privacy.clone());
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
@@ -112,23 +120,41 @@ async fn main() -> ExitCode {
     }
 }
 
-/// With a Redis URL, the outbox relay; without one, accepted jobs wait in the database. Redis
-/// being down at start does not stop the service: webhooks are still accepted (their jobs
-/// are in the outbox) and the relay starts once Redis answers.
-fn start_relay(config: &InsightsConfig, db: &Db) -> Option<tokio::task::JoinHandle<()>> {
-    let settings = &config.queue;
+/// With a Redis URL: connects the queue in the background, then runs the outbox relay and
+/// (with `[worker] enabled`) the pipeline worker. Redis being down at start does not stop the
+/// service: webhooks are still accepted (their jobs wait in the outbox) and both start once
+/// Redis answers. Without one, accepted calls are stored and wait.
+fn start_queue(state: Arc<AppState>) -> Option<tokio::task::JoinHandle<()>> {
+    let settings = state.config.queue.clone();
     if settings.redis_url.is_empty() {
         warn!("no [queue] redis_url: accepted calls are stored but not processed");
         return None;
     }
-    let url = settings.redis_url.clone();
-    let prefix = settings.prefix.clone();
-    let every = Duration::from_millis(settings.relay_every_ms);
-    let db = db.clone();
+    let pipeline = if state.config.worker.enabled {
+        let metrics = state.pipeline_metrics.clone();
+        let built = Pipeline::from_config(
+            &state.config,
+            state.db.clone(),
+            state.storage.clone(),
+            metrics,
+        );
+        match built {
+            Ok(p) => Some(Arc::new(p)),
+            Err(e) => {
+                error!("pipeline worker not started: {e}");
+                None
+            }
+        }
+    } else {
+        info!("[worker] enabled = false: this process does not run jobs");
+        None
+    };
     Some(tokio::spawn(async move {
+        let queue_config = state.config.worker.queue_config();
         let mut wait = Duration::from_secs(1);
         let queue = loop {
-            match Queue::connect(url.expose(), &prefix).await {
+            let url = settings.redis_url.expose();
+            match Queue::connect_with(url, &settings.prefix, queue_config.clone()).await {
                 Ok(q) => break q,
                 Err(e) => {
                     warn!(error = %e, retry_in_secs = wait.as_secs(), "job queue unreachable");
@@ -137,10 +163,35 @@ fn start_relay(config: &InsightsConfig, db: &Db) -> Option<tokio::task::JoinHand
                 }
             }
         };
+        let _ = state.queue.set(queue.clone());
+        let every = Duration::from_millis(settings.relay_every_ms);
         info!(every_ms = every.as_millis() as u64, "outbox relay started");
-        // The relay runs until the process ends; awaiting it keeps this task alive with it.
-        let _ = spawn_relay(db, queue, every).await;
+        let relay = spawn_relay(state.db.clone(), queue.clone(), every);
+        let _worker = match pipeline {
+            Some(p) => match worker::run(p, &queue, &worker_name()).await {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    error!(error = %e, "pipeline worker not started");
+                    None
+                }
+            },
+            None => None,
+        };
+        // Both run until the process ends; awaiting the relay keeps the worker alive too.
+        let _ = relay.await;
     }))
+}
+
+/// This process's consumer names: host and pid, so a restarted worker is a new consumer
+/// and its predecessor's jobs are reclaimed.
+fn worker_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "insights".into());
+    format!("{host}-{}", std::process::id())
 }
 
 async fn shutdown_signal() {

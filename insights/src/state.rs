@@ -2,7 +2,7 @@
 //! token, the rate limiter and the metrics.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use uuid::Uuid;
@@ -15,6 +15,9 @@ use voice_core::tenancy::store::{self, StoreError};
 use crate::config::InsightsConfig;
 use crate::http::error::ApiError;
 use crate::http::metrics::Metrics;
+use crate::queue::Queue;
+use crate::storage::Storage;
+use crate::worker::PipelineMetrics;
 
 /// The environment variable holding the platform operator's token.
 pub const ADMIN_TOKEN_ENV: &str = "VOICE_ADMIN_TOKEN";
@@ -31,6 +34,12 @@ pub struct AppState {
     pub platform: PlatformToken,
     pub limiter: RateLimiter,
     pub metrics: Metrics,
+    /// Where recordings are kept (`[storage]`).
+    pub storage: Storage,
+    /// The worker's counters and stage durations (shared with the worker when it runs here).
+    pub pipeline_metrics: Arc<PipelineMetrics>,
+    /// The job queue once connected (main connects in the background; `/healthz` reads it).
+    pub queue: OnceLock<Queue>,
     /// Each tenant's `requests_per_minute`, read at most every [`RATE_TTL`].
     tenant_rates: Mutex<HashMap<Uuid, (Option<u32>, Instant)>>,
 }
@@ -42,13 +51,34 @@ impl AppState {
         credential_key: Option<CredentialKey>,
         platform: PlatformToken,
     ) -> Arc<Self> {
+        // Never fails: a store that cannot be built (directory not creatable, bad endpoint)
+        // becomes one that answers `Unavailable` with the reason, and `/healthz` says so.
+        let storage = Storage::from_settings(&config.storage).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "recording storage unavailable");
+            Storage::unavailable(config.storage.backend, e.to_string())
+        });
+        Self::with_storage(config, db, credential_key, platform, storage)
+    }
+
+    /// As [`AppState::new`], with a storage built by the caller (main can refuse to start
+    /// when [`Storage::from_settings`] fails; tests pass their own).
+    pub fn with_storage(
+        config: InsightsConfig,
+        db: Db,
+        credential_key: Option<CredentialKey>,
+        platform: PlatformToken,
+        storage: Storage,
+    ) -> Arc<Self> {
         Arc::new(Self {
+            storage,
             limiter: RateLimiter::new(config.limits.requests_per_minute),
             config,
             db,
             credential_key,
             platform,
             metrics: Metrics::default(),
+            pipeline_metrics: Arc::default(),
+            queue: OnceLock::new(),
             tenant_rates: Mutex::new(HashMap::new()),
         })
     }

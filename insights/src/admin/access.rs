@@ -33,6 +33,12 @@ pub enum Action {
     ManageKeys,
     /// Create, list, change and delete tenants: the platform token only.
     ManageTenants,
+    /// The calls list and a call's detail (transcript, insights, scorecard).
+    ReadCalls,
+    /// A call's recorded audio (personal data: supervisors and admins).
+    ListenRecordings,
+    /// Send a call's insights to the tenant's CRM again.
+    PushCrm,
 }
 
 impl Action {
@@ -44,6 +50,8 @@ impl Action {
             Action::WriteAgents | Action::WriteKnowledge => Some(Role::Supervisor),
             Action::WriteProviders | Action::ManageKeys => Some(Role::Admin),
             Action::ManageTenants => None,
+            Action::ReadCalls => Some(Role::Viewer),
+            Action::ListenRecordings | Action::PushCrm => Some(Role::Supervisor),
         }
     }
 
@@ -56,6 +64,9 @@ impl Action {
             Action::WriteProviders => "change provider instances or their credentials",
             Action::ManageKeys => "manage API keys",
             Action::ManageTenants => "manage tenants",
+            Action::ReadCalls => "read calls",
+            Action::ListenRecordings => "listen to call recordings",
+            Action::PushCrm => "push calls to the CRM",
         }
     }
 }
@@ -91,11 +102,23 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let presented = presented(&parts.headers).ok_or_else(|| {
-            ApiError::unauthorized(
-                "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+        // The web panel's sign-in cookie counts too, for reads only (GET/HEAD): the audio
+        // player's request carries no header, and a cookie never authorises a write (CSRF).
+        let from_cookie = || {
+            matches!(
+                parts.method,
+                axum::http::Method::GET | axum::http::Method::HEAD
             )
-        })?;
+            .then(|| crate::panel::auth::key_cookie(&parts.headers))
+            .flatten()
+        };
+        let presented = presented(&parts.headers)
+            .or_else(from_cookie)
+            .ok_or_else(|| {
+                ApiError::unauthorized(
+                    "missing API key: send `Authorization: Bearer <key>` or `X-API-Key: <key>`",
+                )
+            })?;
         if state.platform.matches(presented) {
             return Ok(Caller::Platform);
         }
@@ -171,19 +194,30 @@ mod tests {
     fn the_role_matrix() {
         use Action::*;
         let table: &[(Role, &[Action])] = &[
-            (Role::Viewer, &[Read]),
-            (Role::Agent, &[Read, SearchKnowledge]),
+            (Role::Viewer, &[Read, ReadCalls]),
+            (Role::Agent, &[Read, ReadCalls, SearchKnowledge]),
             (
                 Role::Supervisor,
-                &[Read, SearchKnowledge, WriteAgents, WriteKnowledge],
+                &[
+                    Read,
+                    ReadCalls,
+                    SearchKnowledge,
+                    WriteAgents,
+                    WriteKnowledge,
+                    ListenRecordings,
+                    PushCrm,
+                ],
             ),
             (
                 Role::Admin,
                 &[
                     Read,
+                    ReadCalls,
                     SearchKnowledge,
                     WriteAgents,
                     WriteKnowledge,
+                    ListenRecordings,
+                    PushCrm,
                     WriteProviders,
                     ManageKeys,
                 ],
@@ -197,6 +231,9 @@ mod tests {
             WriteProviders,
             ManageKeys,
             ManageTenants,
+            ReadCalls,
+            ListenRecordings,
+            PushCrm,
         ];
         for (role, allowed) in table {
             for action in all {

@@ -27,6 +27,12 @@ pub struct TenantDoc {
     pub busy_transfer: String,
     /// API requests per minute; `null`: the service default.
     pub requests_per_minute: Option<i32>,
+    /// LGPD: process only calls whose sender said `consent: true`; `null`: the service's
+    /// rule (`REQUIRE_CONSENT`).
+    pub require_consent: Option<bool>,
+    /// LGPD: days recordings and transcripts are kept; `null`: the service's
+    /// `RETENTION_DAYS`.
+    pub retention_days: Option<i32>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -43,10 +49,13 @@ pub struct NewTenantDoc {
     pub busy_transfer: Option<String>,
     #[schema(minimum = 1)]
     pub requests_per_minute: Option<i32>,
+    pub require_consent: Option<bool>,
+    #[schema(minimum = 1, maximum = 36500)]
+    pub retention_days: Option<i32>,
 }
 
-/// Fields left out stay as they are; `null` clears `max_concurrent_calls` and
-/// `requests_per_minute`.
+/// Fields left out stay as they are; `null` clears `max_concurrent_calls`,
+/// `requests_per_minute`, `require_consent` and `retention_days`.
 #[derive(Serialize, ToSchema)]
 #[schema(as = TenantPatch)]
 pub struct TenantPatchDoc {
@@ -58,6 +67,9 @@ pub struct TenantPatchDoc {
     pub busy_transfer: Option<String>,
     #[schema(minimum = 1)]
     pub requests_per_minute: Option<i32>,
+    pub require_consent: Option<bool>,
+    #[schema(minimum = 1, maximum = 36500)]
+    pub retention_days: Option<i32>,
 }
 
 /// How an agent talks to callers.

@@ -36,6 +36,8 @@ pub fn router_with(state: Arc<AppState>, intake: Arc<Intake>) -> Router {
     Router::new()
         .merge(crate::admin::routes())
         .merge(crate::intake::routes(intake.clone()))
+        .merge(crate::panel::routes())
+        .merge(crate::calls::routes())
         .route("/healthz", get(health::healthz))
         .route(
             "/metrics",
@@ -69,6 +71,7 @@ async fn metrics_with_intake(
 ) -> impl IntoResponse {
     let mut text = state.metrics.render();
     text.push_str(&intake.metrics.render());
+    text.push_str(&state.pipeline_metrics.render());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

@@ -67,6 +67,10 @@ conflict (duplicate name, number claimed by another agent), 413 body over the li
         crate::admin::api_keys::revoke,
         crate::admin::daily_metrics::daily,
         crate::intake::webhook::receive,
+        crate::calls::api::list,
+        crate::calls::api::detail,
+        crate::calls::api::recording,
+        crate::calls::api::push_crm,
         super::health::healthz,
         super::health::metrics,
     ),
@@ -75,7 +79,13 @@ conflict (duplicate name, number claimed by another agent), 413 body over the li
         AgentPatchDoc, ProviderDoc, NewProviderDoc, ProviderPatchDoc, DocumentDoc,
         NewDocumentDoc, DocumentPatchDoc, KnowledgeHitDoc, RoleDoc, ApiKeyDoc, NewApiKeyDoc,
         CreatedApiKeyDoc, crate::admin::daily_metrics::DailyMetricDoc, ErrorBody, ErrorDetail, Health,
-        crate::intake::webhook::WebhookPayloadDoc, crate::intake::webhook::WebhookAccepted
+        crate::intake::webhook::WebhookPayloadDoc, crate::intake::webhook::WebhookAccepted,
+        crate::calls::query::CallPage, crate::calls::query::CallSummary,
+        crate::calls::query::CallView, crate::calls::query::CallDetail,
+        crate::calls::query::RecordingView, crate::calls::query::TranscriptView,
+        crate::calls::query::SegmentView, crate::calls::query::InsightsView,
+        crate::calls::query::ScorecardView, crate::calls::query::CrmEventView,
+        crate::calls::api::PushQueued
     )),
     modifiers(&Security, &ErrorResponses),
     tags(
@@ -86,6 +96,7 @@ conflict (duplicate name, number claimed by another agent), 413 body over the li
         (name = "api-keys", description = "A tenant's API keys and their roles"),
         (name = "metrics", description = "Daily aggregates of the tenant's event log"),
         (name = "webhooks", description = "Finished calls reported by a PBX (HMAC-signed, not API keys)"),
+        (name = "calls", description = "Calls and what processing made of them (tenant of the key; platform token: ?tenant= or x-voice-domain)"),
         (name = "operations", description = "Health and metrics"),
     )
 )]

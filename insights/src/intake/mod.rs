@@ -1,5 +1,6 @@
 //! Call intake: `POST /webhooks/voip`, where any PBX reports a finished call (seed 000's
-//! generic and Twilio-style payloads).
+//! generic and Twilio-style payloads), and `POST /webhooks/recording` ([`upload`]), where our
+//! bridge and turn-api hand over a call with its recording.
 //!
 //! A webhook passes, in order: the source allowlist ([`allowlist`], 403), the body limit
 //! (413), the HMAC signature and optional timestamp ([`signature`], 401), the tenant named by
@@ -16,7 +17,10 @@ pub mod allowlist;
 pub mod payload;
 pub mod signature;
 pub mod store;
+pub mod upload;
 pub mod webhook;
+
+pub use store::PROCESS_CALL;
 
 use std::sync::Arc;
 
@@ -116,5 +120,10 @@ impl Intake {
 pub fn routes(intake: Arc<Intake>) -> Router<Arc<AppState>> {
     Router::new()
         .route("/webhooks/voip", post(webhook::receive))
+        // The body is streamed to disk with its own cap ([storage] max_recording_bytes).
+        .route(
+            "/webhooks/recording",
+            post(upload::receive).layer(axum::extract::DefaultBodyLimit::disable()),
+        )
         .layer(Extension(intake))
 }

@@ -223,7 +223,10 @@ async fn handle(
         ));
     }
 
-    let call = crate::http::extract::decode::<WebhookPayload>(&bytes)?.validate()?;
+    let mut call = crate::http::extract::decode::<WebhookPayload>(&bytes)?.validate()?;
+    // Hashed before anything is stored (HASH_PHONE_NUMBERS).
+    call.from_number = state.config.privacy.store_number(&call.from_number);
+    call.to_number = state.config.privacy.store_number(&call.to_number);
     let accepted = accept(&state.db, tenant.id, Source::Voip, call)
         .await
         .map_err(|e| ApiError::database(&e))?;

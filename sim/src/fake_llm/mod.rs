@@ -30,6 +30,7 @@ mod strict_tests;
 mod tests;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -77,6 +78,33 @@ pub struct ToolRule {
     /// Text before the calls (empty: none).
     pub say_first: String,
     pub calls: Vec<ScriptedCall>,
+}
+
+/// "When the system prompt contains `when_system_contains` (any case), answer with
+/// `replies` in turn, one per matching request, the last one repeating". Checked before
+/// the default reply (tool rules and tool results go first). Clones share the turn.
+#[derive(Debug, Clone)]
+pub struct ReplyRule {
+    pub when_system_contains: String,
+    pub replies: Vec<String>,
+    served: Arc<AtomicUsize>,
+}
+
+impl ReplyRule {
+    pub fn new(when_system_contains: &str, replies: Vec<String>) -> Self {
+        Self {
+            when_system_contains: when_system_contains.into(),
+            replies,
+            served: Arc::default(),
+        }
+    }
+
+    /// The reply for the next matching request.
+    pub(crate) fn next_reply(&self) -> String {
+        let n = self.served.fetch_add(1, Ordering::SeqCst);
+        let last = self.replies.len().saturating_sub(1);
+        self.replies.get(n.min(last)).cloned().unwrap_or_default()
+    }
 }
 
 /// How the answer is cut and framed on the wire.
@@ -146,6 +174,8 @@ pub struct FakeLlmConfig {
     /// The answer when no rule applies.
     pub reply_text: String,
     pub tool_rules: Vec<ToolRule>,
+    /// Scripted replies chosen by the system prompt (analysis, scorecard …).
+    pub reply_rules: Vec<ReplyRule>,
     /// The answer after tool results: `{result}` becomes their outputs joined by `; `.
     pub after_tool_result: String,
     /// From the headers to the first content chunk.
@@ -171,6 +201,7 @@ impl Default for FakeLlmConfig {
             chat_style: ChatStyle::OpenAi,
             reply_text: "Claro! Posso ajudar com isso. Qual é o seu nome, por favor?".into(),
             tool_rules: Vec::new(),
+            reply_rules: Vec::new(),
             after_tool_result: "Pronto, encontrei: {result}.".into(),
             first_token_ms: 300,
             token_interval_ms: 20,
@@ -276,6 +307,11 @@ impl FakeLlm {
 fn check(cfg: &FakeLlmConfig) -> anyhow::Result<()> {
     if cfg.wire.words_per_chunk == 0 {
         bail!("words_per_chunk must be positive");
+    }
+    for rule in &cfg.reply_rules {
+        if rule.when_system_contains.is_empty() || rule.replies.is_empty() {
+            bail!("a reply rule needs a phrase and at least one reply");
+        }
     }
     for rule in &cfg.tool_rules {
         if rule.when_user_says.is_empty() || rule.calls.is_empty() {

@@ -64,10 +64,10 @@ pub(crate) fn answer(cfg: &FakeLlmConfig, parsed: &Parsed, id_prefix: &str) -> A
             });
             match rule {
                 Some(rule) => (rule.say_first.clone(), &rule.calls),
-                None => (cfg.reply_text.clone(), &[]),
+                None => (scripted_reply(cfg, parsed), &[]),
             }
         }
-        Last::Assistant => (cfg.reply_text.clone(), &[]),
+        Last::Assistant => (scripted_reply(cfg, parsed), &[]),
     };
     let mut tokens = tokens(&text, cfg.wire.words_per_chunk);
     let mut calls: Vec<Call> = calls
@@ -99,6 +99,15 @@ pub(crate) fn answer(cfg: &FakeLlmConfig, parsed: &Parsed, id_prefix: &str) -> A
         calls,
         stop,
     }
+}
+
+/// The first matching reply rule's next reply, or the default reply.
+fn scripted_reply(cfg: &FakeLlmConfig, parsed: &Parsed) -> String {
+    let system = parsed.record.system.to_lowercase();
+    cfg.reply_rules
+        .iter()
+        .find(|r| system.contains(&r.when_system_contains.to_lowercase()))
+        .map_or_else(|| cfg.reply_text.clone(), |r| r.next_reply())
 }
 
 /// `text` in pieces of `words` words, each word with its trailing space.
@@ -164,5 +173,25 @@ mod tests {
             (1, 0, Stop::Length)
         );
         assert_eq!(tokens("a b c d e", 2), ["a b ", "c d ", "e"]);
+    }
+
+    #[test]
+    fn reply_rules_go_in_turn_and_json_survives_chunking() {
+        let json = "{\"a\": [1,  2],\n \"b\": \"x y\"}";
+        let cfg = FakeLlmConfig {
+            reply_rules: vec![crate::fake_llm::ReplyRule::new(
+                "ANALISE",
+                vec!["primeira".into(), json.into()],
+            )],
+            ..cfg()
+        };
+        let mut p = parsed(Last::User("oi".into()), &[], None);
+        p.record.system = "Faça a análise: analise".into();
+        let texts: Vec<String> = (0..3)
+            .map(|_| answer(&cfg, &p, "call_").tokens.concat())
+            .collect();
+        assert_eq!(texts, ["primeira", json, json]);
+        p.record.system = "outro".into();
+        assert_eq!(answer(&cfg, &p, "call_").tokens.concat(), "Olá, tudo bem?");
     }
 }
