@@ -194,6 +194,33 @@ async fn a_missing_recording_fails_the_call_at_once() {
 }
 
 #[tokio::test]
+async fn a_recording_too_large_or_not_audio_fails_at_once() {
+    let b = Bench::start("[worker.download]\nmax_bytes = 100000").await;
+    let t = b.tenant("pipeline-limits.example.com").await;
+    // 4 s of 16 kHz 16-bit audio is 128 kB, over the 100 kB cap.
+    let big = b.call(t, "call-big").await;
+    let page = b
+        .fakes
+        .files
+        .put("page.wav", b"<html>not audio</html>".repeat(50));
+    let html = b.accept(t, "call-html", &page, Some(true)).await;
+    let worker = b.worker("w").await;
+    let big_row = b.wait_status(t, big, &["failed"]).await;
+    let html_row = b.wait_status(t, html, &["failed"]).await;
+    worker.stop().await;
+    assert!(big_row.error.unwrap().contains("larger than 100000 bytes"));
+    assert!(html_row.error.unwrap().contains("not an audio file"));
+    // Permanent: each fetched once, nothing stored, nothing transcribed.
+    assert_eq!(b.fakes.files.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        b.count("recordings", big).await + b.count("recordings", html).await,
+        0
+    );
+    assert_eq!(b.fakes.deepgram.stats().prerecorded_requests, 0);
+    assert_eq!(b.queue.dead_letters(10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
 async fn a_download_that_fails_then_works_is_retried() {
     let b = Bench::start("").await;
     let t = b.tenant("pipeline-500.example.com").await;
