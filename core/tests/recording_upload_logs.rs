@@ -81,6 +81,7 @@ async fn the_secret_is_never_logged() {
                 callee: None,
                 rate: 8000,
                 started_at: UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+                consent: None,
             })
             .expect("call");
         call.caller(&[0i16; 800]);

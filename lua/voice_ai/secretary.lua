@@ -23,6 +23,8 @@
 --   voice_ai_apology_text      through voice_ai_tts_engine / voice_ai_tts_voice (flite/kal)
 --   voice_ai_goodbye_file      played when the call-length cap is hit (else the text below)
 --   voice_ai_goodbye_text
+--   voice_ai_consent           the caller's LGPD consent to the recording's analysis:
+--                              true/false (sim/não, 1/0); unset = the tenant's policy decides
 
 local http = require "voice_ai.http"
 
@@ -40,6 +42,14 @@ local function num(name, default, min, max)
   if v < min then return min end
   if v > max then return max end
   return v
+end
+
+-- voice_ai_consent as true, false or nil (unset or unreadable: the tenant's policy decides).
+local function consent()
+  local v = string.lower(var("voice_ai_consent", ""))
+  if v == "true" or v == "1" or v == "yes" or v == "sim" then return true end
+  if v == "false" or v == "0" or v == "no" or v == "nao" or v == "n\195\163o" then return false end
+  return nil
 end
 
 local cfg = {
@@ -167,6 +177,7 @@ local function run()
     domain = domain_name ~= "" and domain_name or domain_uuid,
     caller = var("caller_id_number", nil),
     callee = var("destination_number", nil),
+    consent = consent(),
   }, 10)
   local c = created.data
   if not created.ok or type(c) ~= "table" or type(c.session_id) ~= "string"

@@ -140,9 +140,18 @@ impl Harness {
     /// Opens call `call` of `pbx.example.com` at 16 kHz mono, as FreeSWITCH does: the
     /// stream, then its `start` metadata.
     pub async fn open_call(&self, call: &str) -> anyhow::Result<raw::Ws> {
+        self.open_call_with(call, "").await
+    }
+
+    /// As [`Harness::open_call`], with `extra` (`key=value&…`) added to the query.
+    pub async fn open_call_with(&self, call: &str, extra: &str) -> anyhow::Result<raw::Ws> {
         use futures_util::SinkExt;
         use tokio_tungstenite::tungstenite::Message;
-        let url = self.url("pbx.example.com", call, "rate=16000");
+        let query = match extra {
+            "" => "rate=16000".to_string(),
+            extra => format!("rate=16000&{extra}"),
+        };
+        let url = self.url("pbx.example.com", call, &query);
         let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
         ws.send(Message::Text(r#"{"type":"start"}"#.into())).await?;
         Ok(ws)

@@ -55,7 +55,8 @@ async fn a_call_leaves_an_aligned_stereo_recording_and_its_facts() {
     )
     .await
     .unwrap();
-    let mut ws = h.open_call("rec-1").await.unwrap();
+    // The dialplan says the caller consented: the summary carries it to call-insights.
+    let mut ws = h.open_call_with("rec-1", "consent=sim").await.unwrap();
     let question = synthesize("Eu queria marcar uma consulta.", PT_BR, RATE).unwrap();
     // 500 ms of silence, the question, then 4 s for the answer.
     let mut frames = raw::frames(&[], RATE, 500);
@@ -108,6 +109,7 @@ async fn a_call_leaves_an_aligned_stereo_recording_and_its_facts() {
             .unwrap();
     let text = summary.to_string();
     assert!(text.contains("\"tenant\":\"pbx.example.com\""), "{text}");
+    assert_eq!(summary["call"]["consent"], true, "{text}");
     assert!(text.contains("\"type\":\"turn\""), "{text}");
     assert!(text.contains("\"decision_ms\""), "{text}");
     assert!(text.contains("\"type\":\"transcript\""), "{text}");

@@ -156,7 +156,7 @@ fn realtime_extensions_cover_every_playout_with_the_tenant_and_call_in_the_url()
         let playout = start
             .split("playout=")
             .nth(1)
-            .and_then(|s| s.split(' ').next())
+            .and_then(|s| s.split([' ', '&']).next())
             .unwrap();
         playouts.insert(playout.to_string());
         let last = *e.apps().last().unwrap();

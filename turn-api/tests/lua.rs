@@ -273,6 +273,10 @@ async fn a_conversation_greets_takes_two_turns_and_hangs_up() {
     assert_eq!(sent["call_id"], CALL_UUID);
     assert_eq!(sent["domain"], DOMAIN_A);
     assert_eq!(sent["caller"], "1001");
+    assert!(
+        sent.get("consent").is_none(),
+        "unset: the tenant's policy decides"
+    );
 
     // Recorded with an energy threshold (not seconds) and a short silence.
     let records = log.ops("recordFile");
@@ -342,11 +346,20 @@ async fn a_transfer_action_transfers_to_its_target_in_the_domain_context() {
         &format!("{toml}[engine]\nhandoff_target = \"2000\"\n"),
     )
     .await;
-    let log = Call::to(&stack).run("secretary_call.lua", &stack.dir).await;
+    let log = Call::to(&stack)
+        .set("voice_ai_consent", "Sim")
+        .run("secretary_call.lua", &stack.dir)
+        .await;
 
     assert_eq!(
         log.transfer(),
         ("2000".into(), "XML".into(), DOMAIN_A.into())
+    );
+    let created = log.curls_to("/v1/sessions");
+    let sent: Value = serde_json::from_str(created[0]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        sent["consent"], true,
+        "the dialplan's consent goes to turn-api"
     );
     assert_eq!(
         log.ops("streamFile").len(),

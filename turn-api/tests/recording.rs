@@ -148,6 +148,11 @@ async fn a_session_s_whole_call_is_one_stereo_recording_with_its_facts() {
     assert_eq!(facts[0]["call_id"], "call-1");
     assert_eq!(facts[0]["tenant"], DOMAIN_A);
     assert_eq!(facts[0]["caller"], "1001");
+    assert_eq!(
+        facts[0]["consent"], true,
+        "the session's consent goes with the call"
+    );
+    assert_eq!(summary["call"]["consent"], true);
     assert_eq!(facts[0]["rate"], 8000);
     let turns = facts_of(&facts, "turn");
     assert_eq!(turns.len(), 3, "{facts:?}");

@@ -33,6 +33,7 @@ fn session(id: &str) -> Session {
         }],
         tenant_id: Some("6f1c2a8e-0000-4000-8000-000000000001".into()),
         agent_id: None,
+        consent: Some(true),
     }
 }
 

@@ -292,6 +292,7 @@ impl Call {
             warn!(call = %id, "mix=mixed: the agent hears its own voice in the caller's audio; use mono or stereo");
         }
         let (caller, callee) = (conn.params.caller.clone(), conn.params.callee.clone());
+        let consent = conn.params.consent;
         let mut call = Self {
             dialect: conn.dialect,
             rate,
@@ -344,7 +345,7 @@ impl Call {
             id,
             tenant,
         };
-        call.start_recording(caller, callee);
+        call.start_recording(caller, callee, consent);
         if call.plan == CallPlan::Agent {
             call.emit(
                 kinds::CALL_STARTED,

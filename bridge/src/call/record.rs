@@ -11,7 +11,12 @@ use voice_core::recording::CallFacts;
 use super::Call;
 
 impl Call {
-    pub(super) fn start_recording(&mut self, caller: Option<String>, callee: Option<String>) {
+    pub(super) fn start_recording(
+        &mut self,
+        caller: Option<String>,
+        callee: Option<String>,
+        consent: Option<bool>,
+    ) {
         let Some(recorders) = &self.state.recorders else {
             return;
         };
@@ -22,6 +27,7 @@ impl Call {
             callee,
             rate: self.rate,
             started_at: std::time::SystemTime::now(),
+            consent,
         };
         match recorders.start(facts) {
             Ok(recorder) => self.recorder = Some(recorder),

@@ -54,6 +54,9 @@ pub struct StreamParams {
     pub domain_uuid: Option<String>,
     /// An agent number chosen by the dialplan (`?agent=`), over the dialled number.
     pub agent: Option<String>,
+    /// The caller's consent to recording analysis (LGPD), when the dialplan asked for it
+    /// (`?consent=true`, or `"consent": true` in the metadata).
+    pub consent: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -109,6 +112,11 @@ impl StreamParams {
                 self.call_id = Some(valid_id("call uuid", &c)?);
             }
         }
+        if self.consent.is_none() {
+            if let Some(serde_json::Value::Bool(b)) = meta.get("consent") {
+                self.consent = Some(*b);
+            }
+        }
         for (key, names) in [
             ("rate", &["rate", "sampleRate", "sample_rate"][..]),
             ("mix", &["mix"][..]),
@@ -118,6 +126,7 @@ impl StreamParams {
             ("callee", &["destination_number", "callee", "to"][..]),
             ("domain_uuid", &["domain_uuid"][..]),
             ("agent", &["agent"][..]),
+            ("consent", &["consent"][..]),
         ] {
             if let Some(v) = text(names) {
                 self.set_if_unset(key, &v)?;
@@ -136,6 +145,7 @@ impl StreamParams {
             "callee" => self.callee.is_none(),
             "domain_uuid" => self.domain_uuid.is_none(),
             "agent" => self.agent.is_none(),
+            "consent" => self.consent.is_none(),
             _ => false,
         };
         if unset {
@@ -170,6 +180,16 @@ impl StreamParams {
             "callee" => self.callee = Some(valid_id("callee", value)?),
             "domain_uuid" => self.domain_uuid = Some(valid_id("domain uuid", value)?),
             "agent" => self.agent = Some(valid_id("agent", value)?),
+            // A call is never refused over its consent: a value we cannot read counts as
+            // unsaid, and the tenant's policy decides.
+            "consent" => {
+                self.consent = parse_yes_no(value);
+                // Empty: a dialplan's `consent=${voice_ai_consent}` with the variable unset.
+                if self.consent.is_none() && !value.trim().is_empty() {
+                    tracing::warn!(value = %value.chars().take(32).collect::<String>(),
+                        "consent is neither yes nor no: taken as unsaid");
+                }
+            }
             // Other query keys (uuid=…, dialect=…) are read elsewhere or ignored on purpose.
             _ => {}
         }
@@ -184,6 +204,15 @@ fn parse_rate(s: &str) -> Option<u32> {
         None => s.parse().ok()?,
     };
     SUPPORTED_RATES.contains(&rate).then_some(rate)
+}
+
+/// A yes or no as dialplans write it (`true`, `1`, `yes`, `sim`; `false`, `0`, `no`, `não`).
+fn parse_yes_no(s: &str) -> Option<bool> {
+    match s.trim().to_lowercase().as_str() {
+        "true" | "1" | "yes" | "y" | "sim" | "s" => Some(true),
+        "false" | "0" | "no" | "n" | "nao" | "não" => Some(false),
+        _ => None,
+    }
 }
 
 /// Tenants, call ids and numbers end up in logs, metrics and file names: keep them tame.
@@ -263,6 +292,35 @@ mod tests {
             StreamParams::from_url(&[], Some("mix=surround")),
             Err(ParamError::Mix(_))
         ));
+    }
+
+    #[test]
+    fn consent_comes_from_the_query_or_the_metadata() {
+        let from_query = |q: &str| StreamParams::from_url(&[], Some(q)).unwrap().consent;
+        assert_eq!(from_query("consent=true"), Some(true));
+        assert_eq!(from_query("consent=sim"), Some(true));
+        assert_eq!(from_query("consent=0"), Some(false));
+        assert_eq!(from_query("consent=n%C3%A3o"), Some(false));
+        assert_eq!(
+            from_query("consent=maybe"),
+            None,
+            "unreadable: unsaid, call kept"
+        );
+        assert_eq!(
+            from_query("consent="),
+            None,
+            "a dialplan variable left unset"
+        );
+        assert_eq!(from_query("rate=8000"), None);
+
+        let mut p = StreamParams::default();
+        let meta = serde_json::json!({"consent": false});
+        p.apply_metadata(meta.as_object().unwrap()).unwrap();
+        assert_eq!(p.consent, Some(false));
+        let mut p = StreamParams::from_url(&[], Some("consent=yes")).unwrap();
+        let meta = serde_json::json!({"consent": "false"});
+        p.apply_metadata(meta.as_object().unwrap()).unwrap();
+        assert_eq!(p.consent, Some(true), "the URL wins");
     }
 
     #[test]

@@ -28,6 +28,10 @@ pub struct CallFacts {
     /// Serialized as RFC 3339 UTC with milliseconds, e.g. `2025-01-31T09:15:00.250Z`.
     #[serde(serialize_with = "rfc3339")]
     pub started_at: SystemTime,
+    /// The caller's consent to processing (LGPD), when the dialplan says: call-insights
+    /// honours it; absent, the tenant's policy decides.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consent: Option<bool>,
 }
 
 fn rfc3339<S: Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
@@ -161,6 +165,7 @@ mod tests {
             callee: None,
             rate: 8000,
             started_at: std::time::UNIX_EPOCH + std::time::Duration::from_millis(1_700_000_000_123),
+            consent: None,
         };
         let v = serde_json::to_value(&call).expect("serializes");
         assert_eq!(v["started_at"], "2023-11-14T22:13:20.123Z");

@@ -46,9 +46,13 @@ pub async fn process_call(
         None => return Ok(Outcome::NoCall),
     };
     match call.status.as_str() {
-        // A CRM push that failed after `processed` is what a retry has left to do.
+        // A CRM push that failed after `processed` is what a retry has left to do. A push
+        // already complete is left as it is: its stage keeps its "done" and its figures.
         "processed" if p.crm.is_some() => {
-            run_stage(p, &call, Stage::Crm, attempt, crm_stage(p, &call)).await?;
+            let pushed = crm::pushed_steps(db, tenant, call_id).await;
+            if !pushed.map_err(|e| (Stage::Crm, e.into()))?.complete() {
+                run_stage(p, &call, Stage::Crm, attempt, crm_stage(p, &call)).await?;
+            }
             return Ok(Outcome::AlreadyDone);
         }
         "processed" => return Ok(Outcome::AlreadyDone),

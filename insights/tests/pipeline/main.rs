@@ -17,6 +17,7 @@ use call_insights::privacy::retention::purge_all;
 use call_insights::queue::Job;
 use call_insights::state::{AppState, PlatformToken};
 use call_insights::storage::{Backend, Storage};
+use call_insights::worker::process::{process_call, Outcome};
 use harness::*;
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::json;
@@ -113,6 +114,13 @@ async fn a_call_goes_through_every_stage_once_and_reaches_the_crm() {
         "{text}"
     );
     assert_eq!(b.fakes.deepgram.stats().prerecorded_requests, 1);
+
+    // A late duplicate delivery of the job does nothing, and leaves the record as it was.
+    let again = process_call(&b.pipeline(), t, call, 2).await.unwrap();
+    assert_eq!(again, Outcome::AlreadyDone);
+    let after = b.row(t, call).await;
+    assert_eq!(after.stage_status, row.stage_status);
+    assert_eq!(b.fakes.pipedrive.notes().len(), 1);
 }
 
 #[tokio::test]

@@ -42,6 +42,9 @@ pub struct CreateSession {
     pub callee: Option<String>,
     /// An agent number (or name of a number an agent claims) to use instead of `callee`.
     pub agent: Option<String>,
+    /// The caller's consent to recording analysis (LGPD), when the IVR asked. Sent with the
+    /// call's recording to call-insights; absent, the tenant's policy decides there.
+    pub consent: Option<bool>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -253,6 +256,7 @@ pub async fn create_session(
         history: Vec::new(),
         tenant_id: db_call.as_ref().map(|c| c.tenant.tenant.id.to_string()),
         agent_id: db_call.as_ref().map(|c| c.agent_id.to_string()),
+        consent: req.consent,
     };
     let turns = match &db_call {
         Some(call) => call.turns.clone(),

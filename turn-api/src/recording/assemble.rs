@@ -42,6 +42,7 @@ pub fn assemble(
         callee: meta.callee.clone(),
         rate: meta.rate,
         started_at: UNIX_EPOCH + Duration::from_millis(meta.started_at_ms),
+        consent: meta.consent,
     };
     let mut rec = recorders
         .start(facts)

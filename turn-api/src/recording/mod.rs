@@ -89,6 +89,7 @@ impl Recording {
             callee: session.callee.clone(),
             rate: greeting.1,
             started_at_ms: session.created_at_ms,
+            consent: session.consent,
         };
         let exchange = exchange_facts(0, record, timings, &session.conversation, now_ms());
         let agent = (greeting.0.to_vec(), greeting.1);

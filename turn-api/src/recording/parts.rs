@@ -28,6 +28,8 @@ pub struct SessionMeta {
     /// The recording's rate: the greeting's (the engine's IVR rate).
     pub rate: u32,
     pub started_at_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<bool>,
 }
 
 /// One exchange's facts and when it was stored.

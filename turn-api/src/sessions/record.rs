@@ -25,6 +25,9 @@ pub struct Session {
     pub tenant_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub agent_id: Option<String>,
+    /// The caller's consent to recording analysis (LGPD), as the IVR was told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<bool>,
 }
 
 /// One exchange, for the end-of-session summary.

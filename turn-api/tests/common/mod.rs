@@ -190,7 +190,7 @@ api_keys = ["{KEY_B}"]
             .client
             .post(self.url("/v1/sessions"))
             .bearer_auth(key)
-            .json(&serde_json::json!({"call_id": "call-1", "domain": domain, "caller": "1001"}))
+            .json(&serde_json::json!({"call_id": "call-1", "domain": domain, "caller": "1001", "consent": true}))
             .send()
             .await
             .unwrap();

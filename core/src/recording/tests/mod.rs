@@ -61,6 +61,7 @@ pub(super) fn call(call_id: &str, rate: u32) -> CallFacts {
         callee: Some("+15550002".into()),
         rate,
         started_at: started_at(),
+        consent: None,
     }
 }
 

@@ -63,6 +63,9 @@ impl Summary {
             body.insert("agent_id".into(), agent.into());
         }
         body.insert("duration".into(), ((audio_ms + 500) / 1000).into());
+        if let Some(consent) = call["consent"].as_bool() {
+            body.insert("consent".into(), consent.into());
+        }
         if let Some(t) = ended {
             body.insert(
                 "timestamp".into(),
@@ -126,5 +129,30 @@ pub fn domain_for(tenant: &str, fallback: &str) -> String {
         tenant.to_string()
     } else {
         fallback.trim().to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(call: Value) -> Summary {
+        let json = json!({"call": call, "files": {"audio": "c.wav"}, "audio_ms": 1500});
+        Summary::parse(&serde_json::to_vec(&json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn consent_is_sent_only_when_the_call_has_it() {
+        let base = json!({"call_id": "c", "tenant": "t"});
+        let said = |consent: Value| {
+            let mut call = base.clone();
+            call["consent"] = consent;
+            summary(call).webhook_json("bridge").get("consent").cloned()
+        };
+        assert_eq!(said(json!(true)), Some(json!(true)));
+        assert_eq!(said(json!(false)), Some(json!(false)));
+        // Unknown: no field, so the tenant's policy decides (not a guessed "no").
+        assert_eq!(said(Value::Null), None);
+        assert_eq!(summary(base).webhook_json("bridge").get("consent"), None);
     }
 }

@@ -135,6 +135,7 @@ fn record_call(dir: &Path, call_id: &str) -> PathBuf {
             callee: Some("1000".into()),
             rate: 8000,
             started_at: started_at(),
+            consent: Some(true),
         })
         .unwrap();
     call.caller(&[100i16; 8000 * 2]);
@@ -178,6 +179,7 @@ async fn a_finished_call_is_uploaded_once_signed_with_its_facts() {
     assert_eq!(m["to"], "1000");
     assert_eq!(m["agent_id"], "agent-7");
     assert_eq!(m["duration"], 2);
+    assert_eq!(m["consent"], true, "the dialplan's consent goes along");
     // Started 2023-11-14T22:13:20Z, 2 s of audio.
     assert_eq!(m["timestamp"], "2023-11-14T22:13:22Z");
     assert_eq!(m["meta"]["source"], "bridge");
