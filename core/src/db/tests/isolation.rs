@@ -78,6 +78,60 @@ async fn assert_untouched(db: &Db, b: Rows) {
         ),
         "B's rows are unchanged"
     );
+    let i = b.insights;
+    let row = db
+        .admin(move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_one(
+                        "SELECT c.status, r.storage_key, t.text, s.label, i.summary, st.name,
+                                sc.total_score, sc.template_id, j.enqueued_at IS NULL
+                         FROM calls c, recordings r, transcripts t, segments s, insights i,
+                              scorecard_templates st, scorecards sc, jobs j
+                         WHERE c.id = $1 AND r.id = $2 AND t.id = $3 AND s.id = $4
+                               AND i.id = $5 AND st.id = $6 AND sc.id = $7 AND j.id = $8",
+                        &[
+                            &i.call,
+                            &i.recording,
+                            &i.transcript,
+                            &i.segment,
+                            &i.insight,
+                            &i.template,
+                            &i.scorecard,
+                            &i.job,
+                        ],
+                    )
+                    .await?;
+                Ok::<_, DbError>((
+                    row.try_get::<_, String>(0)?,
+                    row.try_get::<_, String>(1)?,
+                    row.try_get::<_, String>(2)?,
+                    row.try_get::<_, String>(3)?,
+                    row.try_get::<_, String>(4)?,
+                    row.try_get::<_, String>(5)?,
+                    row.try_get::<_, f64>(6)?,
+                    row.try_get::<_, Option<Uuid>>(7)?,
+                    row.try_get::<_, bool>(8)?,
+                ))
+            })
+        })
+        .await
+        .expect("read B's call-insights rows");
+    assert_eq!(
+        row,
+        (
+            "processed".to_string(),
+            "rec/call-1.wav".to_string(),
+            "Quero um orçamento de frete.".to_string(),
+            "abertura".to_string(),
+            "Pediu um orçamento.".to_string(),
+            "Vendas".to_string(),
+            80.0,
+            Some(i.template),
+            true,
+        ),
+        "B's call-insights rows are unchanged"
+    );
 }
 
 #[tokio::test]
@@ -123,6 +177,14 @@ async fn another_tenants_rows_cannot_be_selected_updated_or_deleted_by_id() {
             ("knowledge_documents", "body = 'hijacked'"),
             ("api_keys", "revoked_at = now()"),
             ("daily_metrics", "calls = 999"),
+            ("calls", "status = 'failed'"),
+            ("recordings", "storage_key = 'hijacked'"),
+            ("transcripts", "text = 'hijacked'"),
+            ("segments", "label = 'hijacked'"),
+            ("insights", "summary = 'hijacked'"),
+            ("scorecard_templates", "name = 'hijacked'"),
+            ("scorecards", "total_score = 0"),
+            ("jobs", "enqueued_at = now()"),
         ] {
             let sql = format!("UPDATE {table} SET {set} WHERE id = $1");
             let n = as_tenant(&db, a.tenant, sql, b.id_in(table))
@@ -136,6 +198,14 @@ async fn another_tenants_rows_cannot_be_selected_updated_or_deleted_by_id() {
             "knowledge_documents",
             "api_keys",
             "daily_metrics",
+            "recordings",
+            "transcripts",
+            "segments",
+            "insights",
+            "scorecards",
+            "scorecard_templates",
+            "jobs",
+            "calls",
         ] {
             let sql = format!("DELETE FROM {table} WHERE id = $1");
             let n = as_tenant(&db, a.tenant, sql, b.id_in(table))
@@ -149,6 +219,11 @@ async fn another_tenants_rows_cannot_be_selected_updated_or_deleted_by_id() {
             "UPDATE agents SET prompt = 'changed'",
             "DELETE FROM knowledge_documents",
             "DELETE FROM provider_instances",
+            "UPDATE calls SET status = 'failed'",
+            "UPDATE transcripts SET text = 'changed'",
+            "UPDATE insights SET summary = 'changed'",
+            "UPDATE scorecards SET total_score = 1",
+            "DELETE FROM jobs",
         ] {
             let n = as_tenant(&db, a.tenant, sql, None).await.expect(sql);
             assert_eq!(n, 1, "{sql}");
@@ -160,10 +235,29 @@ async fn another_tenants_rows_cannot_be_selected_updated_or_deleted_by_id() {
 #[tokio::test]
 async fn writes_with_another_tenants_ids_are_refused() {
     with_two_tenants(|db, a, b| async move {
+        // A call of B with nothing attached yet, for the composite keys below.
+        let b_call2 = db
+            .admin(move |tx| {
+                Box::pin(async move {
+                    let row = tx
+                        .query_one(
+                            "INSERT INTO calls (tenant_id, provider_call_id)
+                             VALUES ($1, 'call-2') RETURNING id",
+                            &[&b.tenant],
+                        )
+                        .await?;
+                    Ok::<Uuid, DbError>(row.try_get(0)?)
+                })
+            })
+            .await
+            .expect("B's second call");
         let with_ids = |sql: &str| {
             sql.replace("{a}", &a.tenant.to_string())
                 .replace("{b}", &b.tenant.to_string())
                 .replace("{b_agent}", &b.agent.to_string())
+                .replace("{b_call2}", &b_call2.to_string())
+                .replace("{b_call}", &b.insights.call.to_string())
+                .replace("{b_template}", &b.insights.template.to_string())
                 .replace("{hash}", &hex(&random_hash()))
         };
         // Rows of B, or rows moved to B: the policies' WITH CHECK refuses them.
@@ -180,6 +274,17 @@ async fn writes_with_another_tenants_ids_are_refused() {
             "UPDATE knowledge_documents SET tenant_id = '{b}'",
             "UPDATE api_keys SET tenant_id = '{b}'",
             "UPDATE daily_metrics SET tenant_id = '{b}'",
+            "INSERT INTO calls (tenant_id, provider_call_id) VALUES ('{b}', 'x')",
+            "INSERT INTO scorecard_templates (tenant_id, key) VALUES ('{b}', 'x')",
+            "INSERT INTO retention_log (tenant_id, call_id, deleted, older_than)
+             VALUES ('{b}', '{b_call}', '{media}', now())",
+            "UPDATE calls SET tenant_id = '{b}'",
+            "UPDATE scorecard_templates SET tenant_id = '{b}'",
+            // The audit trails are append-only.
+            "UPDATE crm_events SET status = 'ok'",
+            "DELETE FROM crm_events",
+            "UPDATE retention_log SET deleted = '{}'",
+            "DELETE FROM retention_log",
             // What voice_app has no grant for at all.
             "INSERT INTO tenants (domain_uuid, domain_name)
              VALUES (gen_random_uuid(), 'c.example')",
@@ -203,6 +308,15 @@ async fn writes_with_another_tenants_ids_are_refused() {
              VALUES ('{a}', '{b_agent}', 'x')",
             "INSERT INTO events (tenant_id, agent_id, kind)
              VALUES ('{a}', '{b_agent}', 'call.started')",
+            "INSERT INTO recordings (tenant_id, call_id) VALUES ('{a}', '{b_call2}')",
+            "INSERT INTO transcripts (tenant_id, call_id) VALUES ('{a}', '{b_call2}')",
+            "INSERT INTO segments (tenant_id, call_id, ordinal, label, start_sec, end_sec)
+             VALUES ('{a}', '{b_call2}', 1, 'x', 0, 1)",
+            "INSERT INTO insights (tenant_id, call_id) VALUES ('{a}', '{b_call2}')",
+            "INSERT INTO crm_events (tenant_id, call_id, provider, action, status)
+             VALUES ('{a}', '{b_call2}', 'pipedrive', 'note', 'ok')",
+            "INSERT INTO jobs (tenant_id, call_id, kind) VALUES ('{a}', '{b_call2}', 'x')",
+            "UPDATE scorecards SET template_id = '{b_template}'",
         ] {
             let result = as_tenant(&db, a.tenant, with_ids(sql), None).await;
             assert_denied(result, sql, "23503");
