@@ -5,7 +5,7 @@ mod common;
 
 use common::{Stack, PLATFORM_TOKEN};
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{json, Value};
 use uuid::Uuid;
 use voice_core::tenancy::store::StoreError;
 
@@ -327,11 +327,36 @@ async fn list_detail_recording_push_and_isolation() {
         &s,
         ta,
         format!(
-            "INSERT INTO recordings (tenant_id, call_id, storage_key, format, content_type)
-             VALUES ('{ta}', '{c1}', '{key}', 'wav', 'audio/wav')"
+            "INSERT INTO recordings (tenant_id, call_id, storage_key, original_url, format,
+                                     content_type, sample_rate, channels)
+             VALUES ('{ta}', '{c1}', '{key}', 'https://voip.example.com/rec/c1.wav', 'wav',
+                     'audio/wav', 16000, 2)"
         ),
     )
     .await;
+    // The detail's recording: seed 000's fields (and a few of ours beside them).
+    let r = s.get(&format!("/calls/{c1}"), &viewer).await;
+    let rec = &r.body["recording"];
+    let have = keys(rec);
+    for field in [
+        "id",
+        "storageKey",
+        "originalUrl",
+        "format",
+        "sampleRate",
+        "channels",
+    ] {
+        assert!(have.iter().any(|k| k == field), "{field}: {rec}");
+    }
+    assert_eq!(rec["storageKey"], key.as_str());
+    assert_eq!(rec["originalUrl"], "https://voip.example.com/rec/c1.wav");
+    assert_eq!(
+        (&rec["format"], &rec["sampleRate"], &rec["channels"]),
+        (&json!("wav"), &json!(16000), &json!(2))
+    );
+    // Now that it exists, another tenant still cannot reach it.
+    let r = s.get(&format!("/calls/{c1}/recording"), &b_admin).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.text);
     let r = s.get(&format!("/calls/{c1}/recording"), &viewer).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert!(r.message().contains("supervisor"), "{}", r.message());

@@ -390,6 +390,25 @@ impl Bench {
         }
     }
 
+    /// Waits until `stage` of `call` is `status` (e.g. the CRM push, which follows
+    /// `processed`); panics at the deadline.
+    pub async fn wait_stage(&self, tenant: Uuid, call: Uuid, stage: &str, status: &str) -> CallRow {
+        let started = Instant::now();
+        loop {
+            let row = self.row(tenant, call).await;
+            if row.stage(stage) == status {
+                return row;
+            }
+            assert!(
+                started.elapsed() < DEADLINE,
+                "{stage} still {:?}: {}",
+                row.stage(stage),
+                row.stage_status
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn row(&self, tenant: Uuid, call: Uuid) -> CallRow {
         self.db()
             .with_tenant(tenant, move |tx| {

@@ -35,16 +35,9 @@ async fn a_call_goes_through_every_stage_once_and_reaches_the_crm() {
     let t = b.tenant("pipeline-one.example.com").await;
     let call = b.call(t, "call-1").await;
     let worker = b.worker("w1").await;
-    let row = b.wait_status(t, call, &["processed"]).await;
+    b.wait_status(t, call, &["processed"]).await;
     // The CRM push follows `processed`: wait for its stage too.
-    let mut row = row;
-    for _ in 0..200 {
-        if row.stage("crm") == "done" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        row = b.row(t, call).await;
-    }
+    let row = b.wait_stage(t, call, "crm", "done").await;
     worker.stop().await;
 
     for stage in ["download", "transcribe", "analyze", "score", "crm"] {
@@ -136,7 +129,8 @@ async fn a_worker_killed_mid_job_leaves_it_to_another_that_finishes_it_once() {
     b.fakes.deepgram.set_fault(fake_deepgram::Fault::None);
 
     let second = b.worker("survives").await;
-    let row = b.wait_status(t, call, &["processed"]).await;
+    b.wait_status(t, call, &["processed"]).await;
+    let row = b.wait_stage(t, call, "crm", "done").await;
     second.stop().await;
     // The download was not done again: its stage was skipped by the second worker.
     assert_eq!(b.fakes.files.hits.load(Ordering::SeqCst), 1);
@@ -146,9 +140,9 @@ async fn a_worker_killed_mid_job_leaves_it_to_another_that_finishes_it_once() {
     assert_eq!(b.count("transcripts", call).await, 1);
     assert_eq!(b.count("insights", call).await, 1);
     assert_eq!(b.count("scorecards", call).await, 1);
-    // Let any late duplicate delivery run, then check the CRM got the call once.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(b.fakes.pipedrive.notes().len() <= 1);
+    // The CRM got the call once: one note, one activity.
+    assert_eq!(b.fakes.pipedrive.notes().len(), 1);
+    assert_eq!(b.fakes.pipedrive.activities().len(), 1);
     assert!(b.queue.dead_letters(10).await.unwrap().is_empty());
 }
 
@@ -182,6 +176,9 @@ async fn a_poison_job_goes_to_the_dead_letter_stream_with_its_error() {
     let row = b.row(t, call).await;
     assert_eq!(row.status, "failed");
     assert!(row.error.unwrap().contains("explode"));
+    let text = b.metrics.render();
+    assert!(text.contains("insights_jobs_failed_total 1"), "{text}");
+    assert!(text.contains("insights_jobs_processed_total 0"), "{text}");
 }
 
 #[tokio::test]
@@ -366,14 +363,7 @@ async fn a_crm_failure_is_retried_without_touching_the_processed_call() {
     let call = b.call(t, "call-crm").await;
     let worker = b.worker("w").await;
     b.wait_status(t, call, &["processed"]).await;
-    let mut row = b.row(t, call).await;
-    for _ in 0..400 {
-        if row.stage("crm") == "done" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        row = b.row(t, call).await;
-    }
+    let row = b.wait_stage(t, call, "crm", "done").await;
     worker.stop().await;
     assert_eq!(row.stage("crm"), "done", "{}", row.stage_status);
     assert_eq!(row.status, "processed");
@@ -385,6 +375,77 @@ async fn a_crm_failure_is_retried_without_touching_the_processed_call() {
         )
         .await;
     assert_eq!(failed["n"], 1);
+}
+
+#[tokio::test]
+async fn the_tenants_own_scorecard_template_is_used() {
+    // The LLM scores the tenant's two items; the default template's six would not validate.
+    let answer = r#"{"items":[{"item":"Cordialidade","score":30,"reason":"ok"},
+        {"item":"Resolução","score":45,"reason":"ok"}]}"#;
+    let b = Bench::start_scripted("", vec![ANALYSIS.to_string()], vec![answer.to_string()]).await;
+    let t = b.tenant("pipeline-template.example.com").await;
+    let template: Uuid = b
+        .db()
+        .with_tenant(t, move |tx| {
+            Box::pin(async move {
+                let row = tx
+                    .query_one(
+                        r#"INSERT INTO scorecard_templates (tenant_id, key, name, items, is_default)
+                           VALUES ($1, 'suporte', 'Suporte', '[
+                             {"item": "Cordialidade", "weight": 40, "criteria": "Foi cordial."},
+                             {"item": "Resolução", "weight": 60, "criteria": "Resolveu."}
+                           ]', true) RETURNING id"#,
+                        &[&t],
+                    )
+                    .await?;
+                Ok::<Uuid, voice_core::db::DbError>(row.get(0))
+            })
+        })
+        .await
+        .unwrap();
+    let call = b.call(t, "call-template").await;
+    let worker = b.worker("w").await;
+    let row = b.wait_status(t, call, &["processed", "failed"]).await;
+    worker.stop().await;
+    assert_eq!(row.status, "processed", "{}", row.stage_status);
+    let score = b
+        .value(
+            "SELECT template_key, template_id, total_score, max_score, items
+             FROM scorecards WHERE call_id = $1",
+            call,
+        )
+        .await;
+    assert_eq!(score["template_key"], "suporte");
+    assert_eq!(score["template_id"], template.to_string());
+    assert_eq!(score["max_score"].as_f64(), Some(100.0));
+    assert_eq!(score["total_score"].as_f64(), Some(75.0));
+    assert_eq!(score["items"].as_array().map(Vec::len), Some(2));
+    // The model was asked about the tenant's items and criteria.
+    let asked = b.fakes.llm.stats().accepted;
+    assert!(
+        asked.iter().any(|r| {
+            let text = serde_json::to_string(&r.messages).unwrap_or_default();
+            text.contains("Cordialidade") && text.contains("Resolveu.")
+        }),
+        "no scoring request named the tenant's items"
+    );
+}
+
+#[tokio::test]
+async fn with_the_crm_push_off_nothing_reaches_the_crm() {
+    let b = Bench::start("[crm]\nenabled = false").await;
+    let t = b.tenant("pipeline-nocrm.example.com").await;
+    let call = b.call(t, "call-nocrm").await;
+    let worker = b.worker("w").await;
+    let row = b.wait_status(t, call, &["processed"]).await;
+    // Give a CRM stage, were there one, the time to start.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    worker.stop().await;
+    let row_after = b.row(t, call).await;
+    assert_eq!(row.stage("score"), "done");
+    assert_eq!(row_after.stage("crm"), "", "{}", row_after.stage_status);
+    assert!(b.fakes.pipedrive.requests().is_empty());
+    assert_eq!(b.count("crm_events", call).await, 0);
 }
 
 #[tokio::test]
