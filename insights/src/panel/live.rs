@@ -126,6 +126,18 @@ async fn recent_events(state: &AppState, tenant: Uuid) -> Result<Vec<CallEvent>,
         .await
 }
 
+/// The calls in progress as the panel may show them: numbers as the calls list stores them
+/// (keyed hashes under `HASH_PHONE_NUMBERS`; the bridge's events carry them in clear).
+fn shown(state: &AppState, events: &[CallEvent], now: DateTime<Utc>) -> Vec<LiveCall> {
+    let privacy = &state.config.privacy;
+    let mut calls = live_calls(events, now, chrono::Duration::hours(WINDOW_HOURS));
+    for c in &mut calls {
+        c.caller = privacy.store_number(&c.caller);
+        c.callee = privacy.store_number(&c.callee);
+    }
+    calls
+}
+
 /// The table rows of `calls` (escaped), or one row saying there are none.
 pub fn rows(calls: &[LiveCall], lang: Lang, now: DateTime<Utc>) -> String {
     let t = lang.text();
@@ -158,11 +170,7 @@ pub async fn page(State(state): State<Arc<AppState>>, session: Session) -> Respo
     let t = session.lang.text();
     let now = Utc::now();
     let initial = match recent_events(&state, session.key.tenant_id).await {
-        Ok(events) => rows(
-            &live_calls(&events, now, chrono::Duration::hours(WINDOW_HOURS)),
-            session.lang,
-            now,
-        ),
+        Ok(events) => rows(&shown(&state, &events, now), session.lang, now),
         Err(e) => {
             tracing::warn!(error = %e, "panel: reading live calls");
             String::new()
@@ -205,11 +213,7 @@ pub async fn events(
                 }
                 let now = Utc::now();
                 let html = match recent_events(&state, tenant).await {
-                    Ok(events) => rows(
-                        &live_calls(&events, now, chrono::Duration::hours(WINDOW_HOURS)),
-                        lang,
-                        now,
-                    ),
+                    Ok(events) => rows(&shown(&state, &events, now), lang, now),
                     Err(e) => {
                         tracing::warn!(error = %e, "panel: reading live calls");
                         if first {

@@ -60,10 +60,14 @@ impl Stack {
 
     /// `toml`: settings over the default.
     pub async fn start_with(toml: &str, key: Option<CredentialKey>) -> Self {
+        Self::start_config(InsightsConfig::from_toml(toml).unwrap(), key).await
+    }
+
+    /// With `config` as it is (for what only the environment sets, such as secrets).
+    pub async fn start_config(config: InsightsConfig, key: Option<CredentialKey>) -> Self {
         let scratch = ScratchDb::create(8)
             .await
             .expect("a scratch database (is PostgreSQL running?)");
-        let config = InsightsConfig::from_toml(toml).unwrap();
         let platform = PlatformToken::new(&Secret::new(PLATFORM_TOKEN)).unwrap();
         let state = AppState::new(config, scratch.db.clone(), key, platform);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
