@@ -68,22 +68,29 @@ pub fn tone_wav(secs: u32) -> Vec<u8> {
     wav::encode(rate, 1, &samples)
 }
 
-/// Serves `/rec/{name}`: the files put in it, 404 otherwise, or `fail_next` answers of 500.
+/// Serves `/rec/{name}`: the files put in it, 404 otherwise; `fail_next` answers of 500,
+/// or `hang_next` requests left without an answer for a minute.
 #[derive(Clone, Default)]
 pub struct FileServer {
     files: Arc<Mutex<HashMap<String, Vec<u8>>>>,
     pub hits: Arc<AtomicU64>,
     pub fail_next: Arc<AtomicU64>,
+    pub hang_next: Arc<AtomicU64>,
     pub base: String,
+}
+
+fn take_one(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
 }
 
 async fn serve_file(State(s): State<FileServer>, Path(name): Path<String>) -> impl IntoResponse {
     s.hits.fetch_add(1, Ordering::SeqCst);
-    let failing = s
-        .fail_next
-        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-        .is_ok();
-    if failing {
+    if take_one(&s.hang_next) {
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    }
+    if take_one(&s.fail_next) {
         return (StatusCode::INTERNAL_SERVER_ERROR, Vec::new()).into_response();
     }
     let file = s.files.lock().unwrap().get(&name).cloned();

@@ -240,6 +240,21 @@ async fn a_download_that_fails_then_works_is_retried() {
 }
 
 #[tokio::test]
+async fn a_download_that_hangs_times_out_and_is_retried() {
+    let b = Bench::start("[worker.download]\ntimeout_secs = 1").await;
+    let t = b.tenant("pipeline-hang.example.com").await;
+    b.fakes.files.hang_next.store(1, Ordering::SeqCst);
+    let call = b.call(t, "call-hang").await;
+    let worker = b.worker("w").await;
+    let row = b.wait_status(t, call, &["processed", "failed"]).await;
+    worker.stop().await;
+    assert_eq!(row.status, "processed", "{}", row.stage_status);
+    assert_eq!(b.fakes.files.hits.load(Ordering::SeqCst), 2);
+    assert_eq!(row.stage_status["download"]["attempts"], 2);
+    assert!(b.metrics.render().contains("insights_jobs_retried_total 1"));
+}
+
+#[tokio::test]
 async fn deepgram_down_falls_back_to_openai() {
     let b = Bench::start("").await;
     let t = b.tenant("pipeline-fallback.example.com").await;
