@@ -712,3 +712,139 @@ async fn daily_metrics_health_and_metrics() {
         metrics.text
     );
 }
+
+#[tokio::test]
+async fn scorecard_templates_are_checked_and_one_is_the_default() {
+    let s = Stack::start().await;
+    let t = s.tenant("templates.example.com").await;
+    let supervisor = s.key(&t, "supervisor").await;
+    let viewer = s.key(&t, "viewer").await;
+    let base = format!("/v1/tenants/{t}/scorecard-templates");
+    let items = json!([
+        {"item": "Cordialidade", "weight": 40, "criteria": "Foi cordial."},
+        {"item": "Resolução", "weight": 60}
+    ]);
+
+    let a = s
+        .post(
+            &base,
+            &supervisor,
+            &json!({"key": "suporte", "name": "Suporte", "items": items, "is_default": true}),
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.text);
+    assert_eq!(a.body["is_default"], true);
+    assert_eq!(a.body["enabled"], true);
+    assert_eq!(a.body["items"][1]["item"], "Resolução");
+    assert_eq!(a.body["items"][1]["criteria"], "");
+    let a_id = a.body["id"].as_str().unwrap().to_string();
+
+    // Each rule, refused with what broke it.
+    for (body, says) in [
+        (json!({"key": "x", "items": []}), "1 to 30 items"),
+        (
+            json!({"key": "x", "items": [{"item": "Dor", "weight": 5}, {"item": "dor", "weight": 5}]}),
+            "repeated",
+        ),
+        (
+            json!({"key": "x", "items": [{"item": "Dor", "weight": 0}]}),
+            "weight",
+        ),
+        (
+            json!({"key": "x", "items": [{"item": " ", "weight": 5}]}),
+            "empty",
+        ),
+        (json!({"key": "Suporte X", "items": items}), "key"),
+        (
+            json!({"key": "x", "name": "n".repeat(201), "items": items}),
+            "name",
+        ),
+    ] {
+        let r = s.post(&base, &supervisor, &body).await;
+        assert_eq!(
+            r.status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{body}: {}",
+            r.text
+        );
+        assert!(r.message().contains(says), "{says}: {}", r.message());
+    }
+    let r = s
+        .post(
+            &base,
+            &supervisor,
+            &json!({"key": "x", "items": items, "weights": 1}),
+        )
+        .await;
+    assert!(r.status.is_client_error(), "{}", r.text);
+    assert!(r.text.contains("weights"), "{}", r.text);
+    let dup = s
+        .post(
+            &base,
+            &supervisor,
+            &json!({"key": "suporte", "items": items}),
+        )
+        .await;
+    assert_eq!(dup.status, StatusCode::CONFLICT, "{}", dup.text);
+    let r = s
+        .post(&base, &viewer, &json!({"key": "v", "items": items}))
+        .await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+    // A new default takes over; making the first default again hands it back.
+    let b = s
+        .post(
+            &base,
+            &supervisor,
+            &json!({"key": "vendas", "items": items, "is_default": true}),
+        )
+        .await;
+    assert_eq!(b.status, StatusCode::CREATED, "{}", b.text);
+    let b_id = b.body["id"].as_str().unwrap().to_string();
+    let defaults = |list: &serde_json::Value| -> Vec<String> {
+        list.as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["is_default"] == true)
+            .map(|t| t["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let list = s.get(&base, &viewer).await;
+    assert_eq!(list.status, StatusCode::OK);
+    assert_eq!(defaults(&list.body), ["vendas"]);
+    let r = s
+        .patch(
+            &format!("{base}/{a_id}"),
+            &supervisor,
+            &json!({"is_default": true, "name": "Suporte N1"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text);
+    assert_eq!(r.body["name"], "Suporte N1");
+    assert_eq!(r.body["items"], a.body["items"], "items kept when absent");
+    assert_eq!(defaults(&s.get(&base, &viewer).await.body), ["suporte"]);
+    let r = s
+        .patch(
+            &format!("{base}/{a_id}"),
+            &supervisor,
+            &json!({"items": []}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", r.text);
+
+    // Deleted: gone, and a second delete says so.
+    let item = format!("{base}/{b_id}");
+    assert_eq!(
+        s.delete(&item, &supervisor).await.status,
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(s.get(&item, &viewer).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        s.delete(&item, &supervisor).await.status,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        s.get(&base, &viewer).await.body.as_array().unwrap().len(),
+        1
+    );
+}

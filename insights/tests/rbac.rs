@@ -19,6 +19,7 @@ struct Items {
     provider: String,
     document: String,
     key: String,
+    template: String,
 }
 
 async fn items(s: &Stack, t: &str, tag: &str) -> Items {
@@ -50,11 +51,20 @@ async fn items(s: &Stack, t: &str, tag: &str) -> Items {
             &json!({"role": "viewer"}),
         )
         .await;
+    let template = s
+        .post(
+            &format!("/v1/tenants/{t}/scorecard-templates"),
+            PLATFORM_TOKEN,
+            &json!({"key": format!("t-{tag}"), "items": [{"item": "Dor", "weight": 10}]}),
+        )
+        .await;
+    assert_eq!(template.status, StatusCode::CREATED, "{}", template.text);
     Items {
         agent: id(agent.body),
         provider: id(provider.body),
         document: id(document.body),
         key: id(key.body["api_key"].clone()),
+        template: id(template.body),
     }
 }
 
@@ -102,6 +112,41 @@ fn operations(t: &str, i: &Items, tag: &str) -> Vec<Operation> {
             Some(json!({"prompt": tag})),
             Some("supervisor"),
             S::OK,
+        ),
+        (
+            Method::GET,
+            p("/scorecard-templates"),
+            None,
+            Some("viewer"),
+            S::OK,
+        ),
+        (
+            Method::GET,
+            p(&format!("/scorecard-templates/{}", i.template)),
+            None,
+            Some("viewer"),
+            S::OK,
+        ),
+        (
+            Method::POST,
+            p("/scorecard-templates"),
+            Some(json!({"key": format!("new-{tag}"), "items": [{"item": "Dor", "weight": 5}]})),
+            Some("supervisor"),
+            S::CREATED,
+        ),
+        (
+            Method::PATCH,
+            p(&format!("/scorecard-templates/{}", i.template)),
+            Some(json!({"is_default": true})),
+            Some("supervisor"),
+            S::OK,
+        ),
+        (
+            Method::DELETE,
+            p(&format!("/scorecard-templates/{}", i.template)),
+            None,
+            Some("supervisor"),
+            S::NO_CONTENT,
         ),
         (Method::GET, p("/providers"), None, Some("viewer"), S::OK),
         (
@@ -252,7 +297,7 @@ async fn the_role_matrix() {
             assert!(a.message().contains("platform token"), "{}", a.message());
         }
     }
-    assert_eq!(checked, 4 * 24);
+    assert_eq!(checked, 4 * 29);
     // The tenant is still there: no key could delete it.
     assert_eq!(
         s.get(&format!("/v1/tenants/{t}"), PLATFORM_TOKEN)
@@ -277,7 +322,14 @@ async fn the_platform_token_does_everything_in_every_tenant() {
     }
     // A tenant that does not exist: 404 on its paths, even for the platform.
     let nowhere = uuid::Uuid::new_v4();
-    for path in ["", "/agents", "/providers", "/knowledge", "/api-keys"] {
+    for path in [
+        "",
+        "/agents",
+        "/providers",
+        "/knowledge",
+        "/api-keys",
+        "/scorecard-templates",
+    ] {
         let a = s
             .get(&format!("/v1/tenants/{nowhere}{path}"), PLATFORM_TOKEN)
             .await;
@@ -296,7 +348,14 @@ async fn the_platform_token_does_everything_in_every_tenant() {
 /// What a tenant holds, to compare before and after an attack.
 async fn snapshot(s: &Stack, t: &str) -> Vec<Value> {
     let mut out = vec![];
-    for path in ["", "/agents", "/providers", "/knowledge", "/api-keys"] {
+    for path in [
+        "",
+        "/agents",
+        "/providers",
+        "/knowledge",
+        "/api-keys",
+        "/scorecard-templates",
+    ] {
         let a = s
             .get(&format!("/v1/tenants/{t}{path}"), PLATFORM_TOKEN)
             .await;
@@ -338,6 +397,7 @@ async fn another_tenants_paths_and_ids_answer_404_and_change_nothing() {
             &b_items.provider,
             &b_items.document,
             &b_items.key,
+            &b_items.template,
         ];
         if !ids.iter().any(|id| path.contains(id.as_str())) {
             continue; // lists, creations, the tenant row: nothing of B's to name
@@ -376,7 +436,13 @@ async fn another_tenants_paths_and_ids_answer_404_and_change_nothing() {
         r.text
     );
     // A's lists show none of B's rows.
-    for path in ["/agents", "/providers", "/knowledge", "/api-keys"] {
+    for path in [
+        "/agents",
+        "/providers",
+        "/knowledge",
+        "/api-keys",
+        "/scorecard-templates",
+    ] {
         let r = s.get(&format!("/v1/tenants/{a}{path}"), &a_admin).await;
         assert!(
             r.body

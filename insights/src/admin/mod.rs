@@ -1,5 +1,5 @@
 //! The tenancy admin REST API (`/v1/tenants…`): tenants, and per tenant its agents, provider
-//! instances, knowledge documents, API keys and daily metrics.
+//! instances, knowledge documents, API keys, scorecard templates and daily metrics.
 //!
 //! Every handler does the same three things: [`access::Caller`] authenticates (and rate
 //! limits) the request, [`access::Caller::enter`] checks the path's tenant and the role, and
@@ -13,6 +13,7 @@ pub mod daily_metrics;
 pub mod docs;
 pub mod knowledge;
 pub mod providers;
+pub mod scorecard_templates;
 pub mod tenants;
 
 use std::sync::Arc;
@@ -80,6 +81,16 @@ pub fn routes() -> Router<Arc<AppState>> {
         .route(
             "/v1/tenants/{tenant_id}/api-keys/{id}",
             get(api_keys::get).delete(api_keys::revoke),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/scorecard-templates",
+            get(scorecard_templates::list).post(scorecard_templates::create),
+        )
+        .route(
+            "/v1/tenants/{tenant_id}/scorecard-templates/{id}",
+            get(scorecard_templates::get)
+                .patch(scorecard_templates::update)
+                .delete(scorecard_templates::delete),
         )
         .route(
             "/v1/tenants/{tenant_id}/metrics/daily",

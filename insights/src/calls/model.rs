@@ -91,7 +91,7 @@ pub struct Analysis {
 }
 
 /// One item of a scorecard template.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TemplateItem {
     /// Its name, shown and matched (`Dor`, `Próximos passos`).
