@@ -369,3 +369,55 @@ async fn a_tenant_over_its_request_rate_gets_429_with_retry_after() {
     .await;
     assert_eq!(create(&s, &other.key, OTHER_DOMAIN, "4000").await.0, 201);
 }
+
+#[tokio::test]
+async fn a_second_account_of_the_same_kind_takes_over_when_the_first_fails() {
+    let scratch = ScratchDb::create(4).await.expect("scratch database");
+    let s = stack(&scratch).await;
+    // The working Groq account (priority 100, the default)…
+    let t = tenant(
+        &scratch.db,
+        DB_DOMAIN,
+        &s.llm.chat_completions_url(),
+        &s.llm.api_key(),
+        None,
+    )
+    .await;
+    // … and, first by priority, one whose address answers nothing.
+    let key = credential_key();
+    let tenant_id = t.id;
+    scratch
+        .db
+        .with_tenant(t.id, move |tx| {
+            Box::pin(async move {
+                store::create_provider(
+                    tx,
+                    Some(&key),
+                    tenant_id,
+                    parse(json!({
+                        "kind": "groq",
+                        "name": "groq principal",
+                        "priority": 1,
+                        "settings": { "url": "http://127.0.0.1:9/v1/chat/completions" },
+                        "credentials": { "api_key": "gsk-first-but-down" },
+                    })),
+                )
+                .await
+            })
+        })
+        .await
+        .expect("the first account");
+
+    let (status, body) = create(&s, &t.key, DB_DOMAIN, "4000").await;
+    assert_eq!(status, 201, "{body}");
+    let id = body["session_id"].as_str().unwrap().to_string();
+    let (status, body) = turn(&s, &t.key, &id).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply_text"], REPLY, "the second account answered");
+    assert!(
+        last_system_prompt(&s).contains(PROMPT),
+        "{}",
+        last_system_prompt(&s)
+    );
+    assert!(s.llm.stats().rejections.is_empty(), "with its own key");
+}

@@ -70,6 +70,21 @@ pub struct ProviderSettings {
     pub elevenlabs_tts: ElevenLabsTtsConfig,
     pub openai_speech: OpenAiSpeechConfig,
     pub piper: PiperConfig,
+    /// Accounts in reserve (a tenant's second OpenAI key, say), one layer per rank: a stage
+    /// chain tries each of its kinds in every layer that has it before the next kind.
+    /// Set by the tenancy code; a process's TOML has none.
+    #[serde(skip)]
+    pub standby: Vec<Standby>,
+}
+
+/// A layer of reserve accounts: full settings, and the stage kinds it has its own account
+/// for (the other kinds are the layer before's, and are not tried twice).
+#[derive(Debug, Clone)]
+pub struct Standby {
+    pub settings: ProviderSettings,
+    pub stt: Vec<SttKind>,
+    pub llm: Vec<LlmKind>,
+    pub tts: Vec<TtsKind>,
 }
 
 impl Default for ProviderSettings {
@@ -87,6 +102,7 @@ impl Default for ProviderSettings {
             elevenlabs_tts: ElevenLabsTtsConfig::default(),
             openai_speech: OpenAiSpeechConfig::default(),
             piper: PiperConfig::default(),
+            standby: Vec::new(),
         }
     }
 }
@@ -132,6 +148,8 @@ pub struct StageInstances {
     stt: HashMap<SttKind, Arc<dyn SpeechToText>>,
     llm: HashMap<LlmKind, Arc<dyn ChatModel>>,
     tts: HashMap<TtsKind, Arc<dyn TextToSpeech>>,
+    /// The standby layers' providers, in layer order.
+    standby: Vec<StageInstances>,
 }
 
 impl ProviderSettings {
@@ -141,15 +159,36 @@ impl ProviderSettings {
         &self,
         chains: impl IntoIterator<Item = &'a CascadedSettings>,
     ) -> Result<StageInstances, ProviderError> {
+        let chains: Vec<&CascadedSettings> = chains.into_iter().collect();
+        let mut built = self.build_kinds(&chains, |_| true, |_| true, |_| true)?;
+        for layer in &self.standby {
+            built.standby.push(layer.settings.build_kinds(
+                &chains,
+                |k| layer.stt.contains(k),
+                |k| layer.llm.contains(k),
+                |k| layer.tts.contains(k),
+            )?);
+        }
+        Ok(built)
+    }
+
+    /// The providers of `chains` whose kind passes its filter, once each.
+    fn build_kinds(
+        &self,
+        chains: &[&CascadedSettings],
+        stt: impl Fn(&SttKind) -> bool,
+        llm: impl Fn(&LlmKind) -> bool,
+        tts: impl Fn(&TtsKind) -> bool,
+    ) -> Result<StageInstances, ProviderError> {
         let mut built = StageInstances::default();
         for chain in chains {
-            for &kind in &chain.stt {
+            for &kind in chain.stt.iter().filter(|k| stt(k)) {
                 built.stt.entry(kind).or_insert_with(|| self.stt(kind));
             }
-            for &kind in &chain.llm {
+            for &kind in chain.llm.iter().filter(|k| llm(k)) {
                 built.llm.entry(kind).or_insert_with(|| self.llm(kind));
             }
-            for &kind in &chain.tts {
+            for &kind in chain.tts.iter().filter(|k| tts(k)) {
                 if let std::collections::hash_map::Entry::Vacant(slot) = built.tts.entry(kind) {
                     slot.insert(self.tts(kind)?);
                 }
@@ -184,6 +223,15 @@ impl ProviderSettings {
         })
     }
 
+    /// The whole-recording transcribers of `kind`: this account's, then the standby
+    /// layers' that have their own.
+    pub fn transcribers(&self, kind: SttKind) -> Vec<Arc<dyn Transcriber>> {
+        let standby = self.standby.iter().filter(|l| l.stt.contains(&kind));
+        std::iter::once(self.transcriber(kind))
+            .chain(standby.map(|l| l.settings.transcriber(kind)))
+            .collect()
+    }
+
     /// A whole-recording transcriber (turn-api, call insights).
     pub fn transcriber(&self, kind: SttKind) -> Arc<dyn Transcriber> {
         match kind {
@@ -198,22 +246,24 @@ impl ProviderSettings {
 impl StageInstances {
     /// The stages of one agent, in its chains' order. Kinds not built are left out
     /// (`build` was given every chain, so this only happens on a programming error).
+    /// Each kind is followed by its standby accounts.
     pub fn stages(&self, chains: &CascadedSettings) -> Stages {
+        let layers = || std::iter::once(self).chain(&self.standby);
         Stages {
             stt: chains
                 .stt
                 .iter()
-                .filter_map(|k| self.stt.get(k).cloned())
+                .flat_map(|k| layers().filter_map(|l| l.stt.get(k).cloned()))
                 .collect(),
             llm: chains
                 .llm
                 .iter()
-                .filter_map(|k| self.llm.get(k).cloned())
+                .flat_map(|k| layers().filter_map(|l| l.llm.get(k).cloned()))
                 .collect(),
             tts: chains
                 .tts
                 .iter()
-                .filter_map(|k| self.tts.get(k).cloned())
+                .flat_map(|k| layers().filter_map(|l| l.tts.get(k).cloned()))
                 .collect(),
         }
     }
@@ -264,6 +314,33 @@ url = "http://10.0.0.5:11434/v1/chat/completions"
         let names: Vec<&str> = stages.llm.iter().map(|m| m.name()).collect();
         assert_eq!(names, vec!["anthropic", "groq"]);
         assert_eq!(stages.stt[0].name(), "openai_transcribe");
+    }
+
+    #[test]
+    fn a_standby_account_follows_its_kind_in_every_chain() {
+        let mut p = ProviderSettings::default();
+        p.openai_speech.api_key = crate::config::Secret::new("sk-test");
+        p.standby.push(Standby {
+            settings: p.clone(),
+            stt: vec![SttKind::Deepgram],
+            llm: vec![LlmKind::Groq],
+            tts: vec![TtsKind::OpenaiSpeech],
+        });
+        let chains = CascadedSettings {
+            stt: vec![SttKind::Deepgram, SttKind::OpenaiTranscribe],
+            llm: vec![LlmKind::Groq, LlmKind::Anthropic],
+            // A kind the chains do not use is not built, in reserve either.
+            tts: vec![TtsKind::OpenaiSpeech],
+            ..Default::default()
+        };
+        let stages = p.build([&chains]).unwrap().stages(&chains);
+        let llm: Vec<&str> = stages.llm.iter().map(|m| m.name()).collect();
+        assert_eq!(llm, ["groq", "groq", "anthropic"]);
+        let stt: Vec<&str> = stages.stt.iter().map(|m| m.name()).collect();
+        assert_eq!(stt, ["deepgram", "deepgram", "openai_transcribe"]);
+        assert_eq!(stages.tts.len(), 2);
+        assert_eq!(p.transcribers(SttKind::Deepgram).len(), 2);
+        assert_eq!(p.transcribers(SttKind::OpenaiTranscribe).len(), 1);
     }
 
     #[test]

@@ -13,14 +13,17 @@
 //! - Piper's file paths stay the platform's.
 //!
 //! Kind `openai` serves three stages, so its settings hold `transcribe`, `chat` and `speech`
-//! objects. Several instances of one kind: the first by priority is used.
+//! objects. Several instances of one kind: the first by priority is the kind's account, the
+//! next ones are its standby layers ([`ProviderSettings::standby`]): a cascaded or turn-based
+//! stage tries them, in priority order, before the chain's next kind. A realtime session
+//! uses the first only.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::crypto::Credentials;
 use super::model::ProviderInstance;
-use crate::providers::catalog::{LlmKind, ProviderSettings, SttKind, TtsKind};
+use crate::providers::catalog::{LlmKind, ProviderSettings, Standby, SttKind, TtsKind};
 
 /// The realtime (speech-to-speech) kinds.
 pub const REALTIME_KINDS: &[&str] = &["openai_realtime", "gemini_live", "elevenlabs_agent"];
@@ -76,18 +79,59 @@ fn sections(kind: &str) -> &'static [(&'static str, Option<&'static str>)] {
     }
 }
 
-/// The process's providers with the tenant's enabled instances laid over them.
+/// The process's providers with the tenant's enabled instances laid over them: the first of
+/// each kind by priority, and the next ones as standby layers.
 pub fn tenant_providers(
     base: &ProviderTables,
     instances: &[(ProviderInstance, Option<Credentials>)],
 ) -> Result<ProviderSettings, String> {
-    let mut table = base.table.clone();
-    let mut seen: Vec<&str> = Vec::new();
-    for (instance, credentials) in instances.iter().filter(|(i, _)| i.enabled) {
-        if seen.contains(&instance.kind.as_str()) {
-            continue;
+    // Each enabled instance's rank within its kind (0: the first by priority).
+    let mut ranks: Vec<Vec<&(ProviderInstance, Option<Credentials>)>> = Vec::new();
+    let mut seen: Vec<(&str, usize)> = Vec::new();
+    for pair in instances.iter().filter(|(i, _)| i.enabled) {
+        let kind = pair.0.kind.as_str();
+        let rank = match seen.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => {
+                seen.push((kind, 0));
+                0
+            }
+        };
+        if ranks.len() <= rank {
+            ranks.push(Vec::new());
         }
-        seen.push(instance.kind.as_str());
+        ranks[rank].push(pair);
+    }
+    let mut layers = ranks.into_iter();
+    let mut settings = match layers.next() {
+        Some(first) => layer(base, &first)?,
+        None => layer(base, &[])?,
+    };
+    for rank in layers {
+        let (stt, llm, tts) = stage_kinds(rank.iter().map(|(i, _)| i));
+        if stt.is_empty() && llm.is_empty() && tts.is_empty() {
+            continue; // realtime accounts only: sessions use the first
+        }
+        settings.standby.push(Standby {
+            settings: layer(base, &rank)?,
+            stt,
+            llm,
+            tts,
+        });
+    }
+    Ok(settings)
+}
+
+/// The process's tables with `instances` (one per kind) laid over them.
+fn layer(
+    base: &ProviderTables,
+    instances: &[&(ProviderInstance, Option<Credentials>)],
+) -> Result<ProviderSettings, String> {
+    let mut table = base.table.clone();
+    for (instance, credentials) in instances.iter().copied() {
         let api_key = credentials
             .as_ref()
             .and_then(|c| c.get("api_key"))
@@ -208,13 +252,20 @@ pub fn realtime_order(instances: &[(ProviderInstance, Option<Credentials>)]) -> 
 pub fn stage_chains(
     instances: &[(ProviderInstance, Option<Credentials>)],
 ) -> (Vec<SttKind>, Vec<LlmKind>, Vec<TtsKind>) {
+    stage_kinds(instances.iter().map(|(i, _)| i))
+}
+
+/// The stage kinds of the enabled `instances`, in their order, each once.
+fn stage_kinds<'a>(
+    instances: impl Iterator<Item = &'a ProviderInstance>,
+) -> (Vec<SttKind>, Vec<LlmKind>, Vec<TtsKind>) {
     fn add<T: PartialEq>(list: &mut Vec<T>, kind: T) {
         if !list.contains(&kind) {
             list.push(kind);
         }
     }
     let (mut stt, mut llm, mut tts) = (Vec::new(), Vec::new(), Vec::new());
-    for (instance, _) in instances.iter().filter(|(i, _)| i.enabled) {
+    for instance in instances.filter(|i| i.enabled) {
         match instance.kind.as_str() {
             "deepgram" => add(&mut stt, SttKind::Deepgram),
             "openai" => {
@@ -298,6 +349,59 @@ mod tests {
         assert_eq!(p.groq.api_key.expose(), "gsk-1");
         assert_eq!(p.openai_speech.voice, "nova");
         assert_eq!(p.openai_chat.api_key.expose(), "sk-o");
+        // The second Groq account stands by, with its own settings over the process's.
+        assert_eq!(p.standby.len(), 1);
+        let standby = &p.standby[0];
+        assert_eq!(standby.llm, vec![LlmKind::Groq]);
+        assert!(standby.stt.is_empty() && standby.tts.is_empty());
+        assert_eq!(standby.settings.groq.api_key.expose(), "gsk-2");
+        assert_eq!(standby.settings.groq.model, "other");
+        assert_eq!(
+            standby.settings.groq.url,
+            base().groq.url,
+            "not the first's"
+        );
+    }
+
+    #[test]
+    fn standby_layers_follow_priority_per_kind_and_skip_realtime_and_disabled() {
+        let mut off = instance("openai", 2, json!({}));
+        off.enabled = false;
+        let chain = vec![
+            (instance("openai", 1, json!({})), key("sk-1")),
+            (off, key("sk-off")),
+            (instance("deepgram", 3, json!({})), key("dg-1")),
+            (instance("openai_realtime", 4, json!({})), key("sk-rt-1")),
+            (instance("openai", 5, json!({})), key("sk-2")),
+            (instance("openai_realtime", 6, json!({})), key("sk-rt-2")),
+            (instance("openai", 7, json!({})), key("sk-3")),
+        ];
+        let p = tenant_providers(&base(), &chain).unwrap();
+        assert_eq!(p.openai_chat.api_key.expose(), "sk-1");
+        assert_eq!(p.openai_realtime.api_key.expose(), "sk-rt-1");
+        let keys: Vec<&str> = p
+            .standby
+            .iter()
+            .map(|l| l.settings.openai_chat.api_key.expose())
+            .collect();
+        assert_eq!(
+            keys,
+            ["sk-2", "sk-3"],
+            "by priority, the disabled one left out"
+        );
+        for layer in &p.standby {
+            assert_eq!(
+                layer.stt,
+                vec![SttKind::OpenaiTranscribe],
+                "no second Deepgram"
+            );
+            assert_eq!(layer.llm, vec![LlmKind::OpenaiChat]);
+            assert_eq!(layer.tts, vec![TtsKind::OpenaiSpeech]);
+            assert!(layer.settings.standby.is_empty());
+        }
+        // One account of each kind: nothing in reserve.
+        let single = tenant_providers(&base(), &chain[..4]).unwrap();
+        assert!(single.standby.is_empty());
     }
 
     #[test]

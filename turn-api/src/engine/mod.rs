@@ -133,7 +133,7 @@ impl TurnEngine {
         let stt = settings
             .stt
             .iter()
-            .map(|&k| providers.transcriber(k))
+            .flat_map(|&k| providers.transcribers(k))
             .collect();
         let system_prompt = system_prompt(&settings.instructions, &settings.language);
         let guard = PromptGuard::new(settings.guard.clone(), &system_prompt);
