@@ -612,3 +612,47 @@ async fn unknown_domains_are_refused_when_toml_refuses_them() {
     assert_eq!((code, reason.as_str()), (1008, "unknown tenant"));
     s.bridge.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_realtime_account_takes_over_when_the_first_is_down() {
+    let s = setup(&[]).await;
+    let a = tenant(
+        &s,
+        "a.example",
+        "11111111-1111-4111-8111-111111111111",
+        PROMPT_A,
+        "1000",
+        json!({}),
+    )
+    .await;
+    // First by priority: an account of the same kind whose address answers nothing.
+    let down: NewProvider = serde_json::from_value(json!({
+        "kind": "openai_realtime", "name": "openai principal", "priority": 1,
+        "settings": {"url": "ws://127.0.0.1:9/v1/realtime"},
+        "credentials": BTreeMap::from([("api_key", "sk-first-but-down")]),
+    }))
+    .unwrap();
+    let id = a.id;
+    s.scratch
+        .db
+        .with_tenant(id, move |tx| {
+            Box::pin(async move { store::create_provider(tx, Some(&key()), id, down).await })
+        })
+        .await
+        .unwrap();
+    // The directory hears of the new account before the call.
+    tokio::time::sleep(FRESHNESS).await;
+
+    let mut ws = open(&s, "a.example", "standby-1", "").await;
+    // The first account fails (and its one reconnect); the second answers, with its key.
+    assert_eq!(instructions_of(&s, 0).await, PROMPT_A);
+    let seen = s.proxy.seen();
+    assert_eq!(seen.len(), 1, "{seen:?}");
+    assert_eq!(seen[0].authorization, format!("Bearer {TENANT_KEY}"));
+    ws.close(None).await.unwrap();
+    assert!(s.bridge.wait_idle(Duration::from_secs(5)).await);
+    let logs = String::from_utf8_lossy(&logs().lock().unwrap()).to_string();
+    assert!(logs.contains("provider failed: switching"), "{logs}");
+    assert!(!logs.contains("sk-first-but-down"), "a key is in the logs");
+    s.bridge.stop().await;
+}

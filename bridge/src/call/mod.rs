@@ -262,7 +262,11 @@ impl Call {
             call_rate: rate,
             history: Vec::new(),
         };
-        let failover = Failover::new(settings.agent.provider_chain());
+        let providers = match &settings.db {
+            Some(db) => &db.providers.settings,
+            None => &state.config.providers.settings,
+        };
+        let failover = Failover::new(settings.agent.provider_chain(), providers);
         let mut failed = None;
         let front_end = match settings.agent.turn.detection {
             // A call that only hears a prompt has no turns to detect.

@@ -77,14 +77,16 @@ pub struct ProviderSettings {
     pub standby: Vec<Standby>,
 }
 
-/// A layer of reserve accounts: full settings, and the stage kinds it has its own account
-/// for (the other kinds are the layer before's, and are not tried twice).
+/// A layer of reserve accounts: full settings, and the kinds it has its own account for
+/// (the other kinds are the layer before's, and are not tried twice).
 #[derive(Debug, Clone)]
 pub struct Standby {
     pub settings: ProviderSettings,
     pub stt: Vec<SttKind>,
     pub llm: Vec<LlmKind>,
     pub tts: Vec<TtsKind>,
+    /// Realtime kinds by name (`openai_realtime`, `gemini_live`, `elevenlabs_agent`).
+    pub realtime: Vec<String>,
 }
 
 impl Default for ProviderSettings {
@@ -325,6 +327,7 @@ url = "http://10.0.0.5:11434/v1/chat/completions"
             stt: vec![SttKind::Deepgram],
             llm: vec![LlmKind::Groq],
             tts: vec![TtsKind::OpenaiSpeech],
+            realtime: Vec::new(),
         });
         let chains = CascadedSettings {
             stt: vec![SttKind::Deepgram, SttKind::OpenaiTranscribe],

@@ -15,8 +15,8 @@
 //! Kind `openai` serves three stages, so its settings hold `transcribe`, `chat` and `speech`
 //! objects. Several instances of one kind: the first by priority is the kind's account, the
 //! next ones are its standby layers ([`ProviderSettings::standby`]): a cascaded or turn-based
-//! stage tries them, in priority order, before the chain's next kind. A realtime session
-//! uses the first only.
+//! stage, or a realtime call's failover, tries them in priority order before the chain's
+//! next kind.
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -112,14 +112,18 @@ pub fn tenant_providers(
     };
     for rank in layers {
         let (stt, llm, tts) = stage_kinds(rank.iter().map(|(i, _)| i));
-        if stt.is_empty() && llm.is_empty() && tts.is_empty() {
-            continue; // realtime accounts only: sessions use the first
-        }
+        // A rank holds each kind once.
+        let realtime = rank
+            .iter()
+            .map(|(i, _)| i.kind.clone())
+            .filter(|k| REALTIME_KINDS.contains(&k.as_str()))
+            .collect();
         settings.standby.push(Standby {
             settings: layer(base, &rank)?,
             stt,
             llm,
             tts,
+            realtime,
         });
     }
     Ok(settings)
@@ -399,6 +403,13 @@ mod tests {
             assert_eq!(layer.tts, vec![TtsKind::OpenaiSpeech]);
             assert!(layer.settings.standby.is_empty());
         }
+        // The second realtime account is in the first standby layer, and only there.
+        assert_eq!(p.standby[0].realtime, ["openai_realtime"]);
+        assert_eq!(
+            p.standby[0].settings.openai_realtime.api_key.expose(),
+            "sk-rt-2"
+        );
+        assert!(p.standby[1].realtime.is_empty());
         // One account of each kind: nothing in reserve.
         let single = tenant_providers(&base(), &chain[..4]).unwrap();
         assert!(single.standby.is_empty());
