@@ -9,7 +9,7 @@ use voice_core::recording::upload::Uploader;
 use voice_core::recording::Recorders;
 
 use crate::call::CallRegistry;
-use crate::config::BridgeConfig;
+use crate::config::{BridgeConfig, Providers, TenantSettings};
 use crate::front_end::FrontEndModels;
 use crate::metrics::BridgeMetrics;
 use crate::prompts::Prompts;
@@ -63,6 +63,18 @@ impl AppState {
             uploader: std::sync::OnceLock::new(),
             shutting_down: AtomicBool::new(false),
         })
+    }
+
+    /// The providers a call with `settings` uses: its database tenant's accounts, else the
+    /// process's.
+    pub fn providers_for<'a>(
+        &'a self,
+        settings: &'a TenantSettings,
+    ) -> (&'a Providers, &'a StageInstances) {
+        match &settings.db {
+            Some(db) => (&db.providers.settings, &db.providers.stages),
+            None => (&self.config.providers.settings, &self.stages),
+        }
     }
 
     pub fn begin_shutdown(&self) {

@@ -135,10 +135,7 @@ impl Call {
         kind: ProviderKind,
         history: Vec<(voice_core::agent::Role, String)>,
     ) {
-        let (providers, stages) = match &self.settings.db {
-            Some(db) => (&db.providers.settings, &db.providers.stages),
-            None => (&self.state.config.providers.settings, &self.state.stages),
-        };
+        let (providers, stages) = self.state.providers_for(&self.settings);
         let agent = agents::build(
             self.failover.account.of(providers),
             stages,

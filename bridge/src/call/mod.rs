@@ -262,10 +262,7 @@ impl Call {
             call_rate: rate,
             history: Vec::new(),
         };
-        let providers = match &settings.db {
-            Some(db) => &db.providers.settings,
-            None => &state.config.providers.settings,
-        };
+        let (providers, _) = state.providers_for(&settings);
         let failover = Failover::new(settings.agent.provider_chain(), providers);
         let mut failed = None;
         let front_end = match settings.agent.turn.detection {

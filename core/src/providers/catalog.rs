@@ -162,35 +162,42 @@ impl ProviderSettings {
         chains: impl IntoIterator<Item = &'a CascadedSettings>,
     ) -> Result<StageInstances, ProviderError> {
         let chains: Vec<&CascadedSettings> = chains.into_iter().collect();
-        let mut built = self.build_kinds(&chains, |_| true, |_| true, |_| true)?;
+        let mut built = self.build_kinds(&chains, None)?;
         for layer in &self.standby {
-            built.standby.push(layer.settings.build_kinds(
-                &chains,
-                |k| layer.stt.contains(k),
-                |k| layer.llm.contains(k),
-                |k| layer.tts.contains(k),
-            )?);
+            let own = layer.settings.build_kinds(&chains, Some(layer))?;
+            built.standby.push(own);
         }
         Ok(built)
     }
 
-    /// The providers of `chains` whose kind passes its filter, once each.
+    /// The providers of `chains`, once each; for a standby `layer`, only the kinds it has
+    /// its own account for.
     fn build_kinds(
         &self,
         chains: &[&CascadedSettings],
-        stt: impl Fn(&SttKind) -> bool,
-        llm: impl Fn(&LlmKind) -> bool,
-        tts: impl Fn(&TtsKind) -> bool,
+        layer: Option<&Standby>,
     ) -> Result<StageInstances, ProviderError> {
         let mut built = StageInstances::default();
         for chain in chains {
-            for &kind in chain.stt.iter().filter(|k| stt(k)) {
+            let stt = chain
+                .stt
+                .iter()
+                .filter(|k| layer.is_none_or(|l| l.stt.contains(k)));
+            for &kind in stt {
                 built.stt.entry(kind).or_insert_with(|| self.stt(kind));
             }
-            for &kind in chain.llm.iter().filter(|k| llm(k)) {
+            let llm = chain
+                .llm
+                .iter()
+                .filter(|k| layer.is_none_or(|l| l.llm.contains(k)));
+            for &kind in llm {
                 built.llm.entry(kind).or_insert_with(|| self.llm(kind));
             }
-            for &kind in chain.tts.iter().filter(|k| tts(k)) {
+            let tts = chain
+                .tts
+                .iter()
+                .filter(|k| layer.is_none_or(|l| l.tts.contains(k)));
+            for &kind in tts {
                 if let std::collections::hash_map::Entry::Vacant(slot) = built.tts.entry(kind) {
                     slot.insert(self.tts(kind)?);
                 }

@@ -18,6 +18,8 @@
 //! stage, or a realtime call's failover, tries them in priority order before the chain's
 //! next kind.
 
+use std::collections::HashMap;
+
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -85,39 +87,22 @@ pub fn tenant_providers(
     base: &ProviderTables,
     instances: &[(ProviderInstance, Option<Credentials>)],
 ) -> Result<ProviderSettings, String> {
-    // Each enabled instance's rank within its kind (0: the first by priority).
+    // Rank r holds each kind's (r+1)-th enabled instance by priority.
     let mut ranks: Vec<Vec<&(ProviderInstance, Option<Credentials>)>> = Vec::new();
-    let mut seen: Vec<(&str, usize)> = Vec::new();
+    let mut per_kind: HashMap<&str, usize> = HashMap::new();
     for pair in instances.iter().filter(|(i, _)| i.enabled) {
-        let kind = pair.0.kind.as_str();
-        let rank = match seen.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, n)) => {
-                *n += 1;
-                *n
-            }
-            None => {
-                seen.push((kind, 0));
-                0
-            }
-        };
-        if ranks.len() <= rank {
+        let rank = per_kind.entry(pair.0.kind.as_str()).or_insert(0);
+        if ranks.len() == *rank {
             ranks.push(Vec::new());
         }
-        ranks[rank].push(pair);
+        ranks[*rank].push(pair);
+        *rank += 1;
     }
-    let mut layers = ranks.into_iter();
-    let mut settings = match layers.next() {
-        Some(first) => layer(base, &first)?,
-        None => layer(base, &[])?,
-    };
-    for rank in layers {
+    let mut ranks = ranks.into_iter();
+    let mut settings = layer(base, &ranks.next().unwrap_or_default())?;
+    for rank in ranks {
         let (stt, llm, tts) = stage_kinds(rank.iter().map(|(i, _)| i));
-        // A rank holds each kind once.
-        let realtime = rank
-            .iter()
-            .map(|(i, _)| i.kind.clone())
-            .filter(|k| REALTIME_KINDS.contains(&k.as_str()))
-            .collect();
+        let realtime = realtime_kinds(rank.iter().map(|(i, _)| i));
         settings.standby.push(Standby {
             settings: layer(base, &rank)?,
             stt,
@@ -243,8 +228,12 @@ fn check_keys(section: &str, settings: &Map<String, Value>, has_key: bool) -> Re
 
 /// The realtime kinds of `instances`, enabled, by priority, each once.
 pub fn realtime_order(instances: &[(ProviderInstance, Option<Credentials>)]) -> Vec<String> {
+    realtime_kinds(instances.iter().map(|(i, _)| i))
+}
+
+fn realtime_kinds<'a>(instances: impl Iterator<Item = &'a ProviderInstance>) -> Vec<String> {
     let mut kinds: Vec<String> = Vec::new();
-    for (instance, _) in instances.iter().filter(|(i, _)| i.enabled) {
+    for instance in instances.filter(|i| i.enabled) {
         if REALTIME_KINDS.contains(&instance.kind.as_str()) && !kinds.contains(&instance.kind) {
             kinds.push(instance.kind.clone());
         }
