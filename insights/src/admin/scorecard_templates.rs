@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::Row;
 use utoipa::ToSchema;
 use uuid::Uuid;
+use voice_core::db::Transaction;
 use voice_core::tenancy::store::{Page, StoreError};
 
 use super::access::{Action, Caller};
@@ -122,6 +123,17 @@ fn check_items(items: &[TemplateItem]) -> Result<serde_json::Value, ApiError> {
     serde_json::to_value(items).map_err(|e| ApiError::unprocessable("invalid", e.to_string()))
 }
 
+/// The tenant's default template, other than `keep`, stops being it (one default each).
+async fn clear_default(tx: &Transaction<'_>, keep: Option<Uuid>) -> Result<(), StoreError> {
+    tx.execute(
+        "UPDATE scorecard_templates SET is_default = false
+         WHERE is_default AND id IS DISTINCT FROM $1",
+        &[&keep],
+    )
+    .await?;
+    Ok(())
+}
+
 fn missing(id: Uuid) -> impl FnOnce() -> String {
     move || format!("scorecard template {id}")
 }
@@ -203,11 +215,7 @@ pub async fn create(
         .in_tenant(tenant, move |tx| {
             Box::pin(async move {
                 if new.is_default {
-                    tx.execute(
-                        "UPDATE scorecard_templates SET is_default = false WHERE is_default",
-                        &[],
-                    )
-                    .await?;
+                    clear_default(tx, None).await?;
                 }
                 let sql = format!(
                     "INSERT INTO scorecard_templates (tenant_id, key, name, items, is_default, enabled)
@@ -249,12 +257,7 @@ pub async fn update(
         .in_tenant(tenant, move |tx| {
             Box::pin(async move {
                 if patch.is_default == Some(true) {
-                    tx.execute(
-                        "UPDATE scorecard_templates SET is_default = false
-                         WHERE is_default AND id <> $1",
-                        &[&id],
-                    )
-                    .await?;
+                    clear_default(tx, Some(id)).await?;
                 }
                 let sql = format!(
                     "UPDATE scorecard_templates SET name = COALESCE($2, name),
