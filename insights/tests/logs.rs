@@ -4,39 +4,15 @@
 
 mod common;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use common::{Stack, PLATFORM_TOKEN};
 use reqwest::StatusCode;
 use serde_json::json;
 
 const SECRET: &str = "sk-live-LOGGED-NOWHERE-9f31";
 
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut all) = self.0.lock() {
-            all.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn credentials_keys_and_tokens_stay_out_of_the_logs() {
-    let buffer = Arc::new(Mutex::new(Vec::new()));
-    let writer = buffer.clone();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-        .with_writer(move || LogWriter(writer.clone()))
-        .try_init()
-        .expect("the only subscriber of this test binary");
+    let capture = voice_sim::log_capture::capture();
 
     let s = Stack::start().await;
     let t = s.tenant("logs.example.com").await;
@@ -81,7 +57,7 @@ async fn credentials_keys_and_tokens_stay_out_of_the_logs() {
     assert_eq!(s.get(&base, &wrong).await.status, StatusCode::UNAUTHORIZED);
     assert_eq!(s.get(&base, PLATFORM_TOKEN).await.status, StatusCode::OK);
 
-    let logs = String::from_utf8_lossy(&buffer.lock().unwrap()).into_owned();
+    let logs = capture.text();
     // The capture works, down to every statement's parameters (what the database client
     // logs at debug): what was written went in sealed or hashed.
     assert!(

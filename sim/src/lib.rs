@@ -16,6 +16,7 @@ pub mod fake_openai_audio;
 pub mod fake_pipedrive;
 pub mod freeswitch;
 pub mod load;
+pub mod log_capture;
 pub mod report;
 pub mod speech;
 pub mod turn_load;

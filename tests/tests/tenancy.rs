@@ -3,8 +3,6 @@
 //! `Authorization` header and the `session.update` each call sent).
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use e2e_tests::recording_proxy::RecordingProxy;
@@ -16,8 +14,9 @@ use voice_core::db::scratch::ScratchDb;
 use voice_core::db::Db;
 use voice_core::tenancy::crypto::CredentialKey;
 use voice_core::tenancy::model::Tenant;
-use voice_core::tenancy::store::{self, NewAgent, NewProvider, NewTenant, StoreError};
+use voice_core::tenancy::store::{self, NewAgent, NewProvider, NewTenant};
 use voice_sim::fake_openai::FakeOpenAi;
+use voice_sim::log_capture;
 
 /// The tenants' own OpenAI key (the process's is `e2e_tests::API_KEY`).
 const TENANT_KEY: &str = "sk-tenant-own-key-7f3a";
@@ -28,36 +27,6 @@ const FRESHNESS: Duration = Duration::from_secs(1);
 
 fn key() -> CredentialKey {
     CredentialKey::from_base64("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").unwrap()
-}
-
-/// Everything the bridge logs, for the secret checks (installed once per test binary).
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buffer = Arc::new(Mutex::new(Vec::new()));
-        let writer = buffer.clone();
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new("debug"))
-            .with_writer(move || LogWriter(writer.clone()))
-            .try_init();
-        buffer
-    })
-    .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        if let Ok(mut all) = self.0.lock() {
-            all.extend_from_slice(buf);
-        }
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// A bridge on a scratch database, and the fake the tenants' own provider accounts reach
@@ -82,7 +51,7 @@ async fn setup_full(
     bridge_key: Option<CredentialKey>,
     tenant_fake: voice_sim::fake_openai::FakeOpenAiConfig,
 ) -> Setup {
-    logs();
+    log_capture::capture();
     let scratch = ScratchDb::create(4)
         .await
         .expect("scratch database (is PostgreSQL running?)");
@@ -129,25 +98,49 @@ async fn tenant(
         "name": "recepcao", "prompt": prompt, "numbers": [number]
     }))
     .unwrap();
+    let id = tenant.id;
+    s.scratch
+        .db
+        .with_tenant(id, move |tx| {
+            Box::pin(async move { store::create_agent(tx, id, agent).await })
+        })
+        .await
+        .unwrap();
+    add_openai_realtime(
+        s,
+        &tenant,
+        "openai",
+        10,
+        &s.proxy.url("/v1/realtime"),
+        TENANT_KEY,
+    )
+    .await;
+    tenant
+}
+
+/// An OpenAI Realtime account of `tenant` at `url`, with its own `api_key`.
+async fn add_openai_realtime(
+    s: &Setup,
+    tenant: &Tenant,
+    name: &str,
+    priority: i32,
+    url: &str,
+    api_key: &str,
+) {
     let provider: NewProvider = serde_json::from_value(json!({
-        "kind": "openai_realtime", "name": "openai", "priority": 10,
-        "settings": {"url": s.proxy.url("/v1/realtime")},
-        "credentials": BTreeMap::from([("api_key", TENANT_KEY)]),
+        "kind": "openai_realtime", "name": name, "priority": priority,
+        "settings": {"url": url},
+        "credentials": BTreeMap::from([("api_key", api_key)]),
     }))
     .unwrap();
     let id = tenant.id;
     s.scratch
         .db
         .with_tenant(id, move |tx| {
-            Box::pin(async move {
-                store::create_agent(tx, id, agent).await?;
-                store::create_provider(tx, Some(&key()), id, provider).await?;
-                Ok::<_, StoreError>(())
-            })
+            Box::pin(async move { store::create_provider(tx, Some(&key()), id, provider).await })
         })
         .await
         .unwrap();
-    tenant
 }
 
 async fn set_prompt(db: &Db, tenant: &Tenant, prompt: &str) {
@@ -271,7 +264,7 @@ async fn a_database_tenant_gets_its_agents_prompt_and_its_own_provider_key() {
     let names: Vec<&str> = kinds.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(names, ["call.started", "call.ended"], "{kinds:?}");
     assert!(kinds.iter().all(|(_, agent)| agent.is_some()));
-    let logs = String::from_utf8_lossy(&logs().lock().unwrap()).to_string();
+    let logs = log_capture::capture().text();
     assert!(logs.contains("a-1"), "the bridge's logs are captured");
     assert!(
         !logs.contains(TENANT_KEY),
@@ -626,20 +619,15 @@ async fn a_second_realtime_account_takes_over_when_the_first_is_down() {
     )
     .await;
     // First by priority: an account of the same kind whose address answers nothing.
-    let down: NewProvider = serde_json::from_value(json!({
-        "kind": "openai_realtime", "name": "openai principal", "priority": 1,
-        "settings": {"url": "ws://127.0.0.1:9/v1/realtime"},
-        "credentials": BTreeMap::from([("api_key", "sk-first-but-down")]),
-    }))
-    .unwrap();
-    let id = a.id;
-    s.scratch
-        .db
-        .with_tenant(id, move |tx| {
-            Box::pin(async move { store::create_provider(tx, Some(&key()), id, down).await })
-        })
-        .await
-        .unwrap();
+    add_openai_realtime(
+        &s,
+        &a,
+        "openai principal",
+        1,
+        "ws://127.0.0.1:9/v1/realtime",
+        "sk-first-but-down",
+    )
+    .await;
     // The directory hears of the new account before the call.
     tokio::time::sleep(FRESHNESS).await;
 
@@ -651,7 +639,7 @@ async fn a_second_realtime_account_takes_over_when_the_first_is_down() {
     assert_eq!(seen[0].authorization, format!("Bearer {TENANT_KEY}"));
     ws.close(None).await.unwrap();
     assert!(s.bridge.wait_idle(Duration::from_secs(5)).await);
-    let logs = String::from_utf8_lossy(&logs().lock().unwrap()).to_string();
+    let logs = log_capture::capture().text();
     assert!(logs.contains("provider failed: switching"), "{logs}");
     assert!(!logs.contains("sk-first-but-down"), "a key is in the logs");
     s.bridge.stop().await;

@@ -51,8 +51,6 @@ async fn tenant(db: &Db, domain: &str, llm_url: &str, llm_key: &str, rate: Optio
     )
     .await
     .expect("tenant");
-    let key = credential_key();
-    let (llm_url, llm_key) = (llm_url.to_string(), llm_key.to_string());
     let (agent, api_key) = db
         .with_tenant(row.id, move |tx| {
             Box::pin(async move {
@@ -69,30 +67,39 @@ async fn tenant(db: &Db, domain: &str, llm_url: &str, llm_key: &str, rate: Optio
                     })),
                 )
                 .await?;
-                store::create_provider(
-                    tx,
-                    Some(&key),
-                    row.id,
-                    parse(json!({
-                        "kind": "groq",
-                        "name": "groq da clínica",
-                        "settings": { "url": llm_url, "model": "llama-3.3-70b-versatile" },
-                        "credentials": { "api_key": llm_key },
-                    })),
-                )
-                .await?;
                 let (_, text) =
                     store::create_key(tx, row.id, parse(json!({ "role": "agent" }))).await?;
                 Ok::<_, StoreError>((agent.id, text))
             })
         })
         .await
-        .expect("agent, provider and key");
+        .expect("agent and key");
+    add_groq(
+        db,
+        row.id,
+        json!({
+            "name": "groq da clínica",
+            "settings": { "url": llm_url, "model": "llama-3.3-70b-versatile" },
+            "credentials": { "api_key": llm_key },
+        }),
+    )
+    .await;
     Tenant {
         id: row.id,
         agent,
         key: api_key,
     }
+}
+
+/// A Groq account of `tenant`: `fields` of the provider, `kind` aside.
+async fn add_groq(db: &Db, tenant: Uuid, mut fields: Value) {
+    fields["kind"] = json!("groq");
+    let key = credential_key();
+    db.with_tenant(tenant, move |tx| {
+        Box::pin(async move { store::create_provider(tx, Some(&key), tenant, parse(fields)).await })
+    })
+    .await
+    .expect("the Groq account");
 }
 
 async fn extra_key(db: &Db, tenant: Uuid, role: &str) -> String {
@@ -384,29 +391,17 @@ async fn a_second_account_of_the_same_kind_takes_over_when_the_first_fails() {
     )
     .await;
     // … and, first by priority, one whose address answers nothing.
-    let key = credential_key();
-    let tenant_id = t.id;
-    scratch
-        .db
-        .with_tenant(t.id, move |tx| {
-            Box::pin(async move {
-                store::create_provider(
-                    tx,
-                    Some(&key),
-                    tenant_id,
-                    parse(json!({
-                        "kind": "groq",
-                        "name": "groq principal",
-                        "priority": 1,
-                        "settings": { "url": "http://127.0.0.1:9/v1/chat/completions" },
-                        "credentials": { "api_key": "gsk-first-but-down" },
-                    })),
-                )
-                .await
-            })
-        })
-        .await
-        .expect("the first account");
+    add_groq(
+        &scratch.db,
+        t.id,
+        json!({
+            "name": "groq principal",
+            "priority": 1,
+            "settings": { "url": "http://127.0.0.1:9/v1/chat/completions" },
+            "credentials": { "api_key": "gsk-first-but-down" },
+        }),
+    )
+    .await;
 
     let (status, body) = create(&s, &t.key, DB_DOMAIN, "4000").await;
     assert_eq!(status, 201, "{body}");
